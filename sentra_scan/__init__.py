@@ -1,0 +1,1 @@
+"""Sentra Scan: a Git secret scanner and guard."""

@@ -1,0 +1,74 @@
+"""The detector: keyword prefilter, the selected rules' patterns under a time limit,
+the `secret` group, entropy floor and structural validator."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from sentra_scan.model import Candidate, Fragment, Location, Secret, Skipped, SkipReason
+from sentra_scan.pathglob import PathMatcher
+from sentra_scan.ruleset import RuleSet
+from sentra_scan.validators import VALIDATORS, shannon_entropy
+
+
+class Detector:
+    def __init__(self, ruleset: RuleSet, *, regex_timeout: float = 1.0) -> None:
+        self.ruleset = ruleset
+        self.regex_timeout = regex_timeout
+        self._paths: dict[int, tuple[PathMatcher, PathMatcher]] = {}
+        self.rules_run: set[int] = set()
+
+    def _path_ok(self, i: int, path: str) -> bool:
+        matchers = self._paths.get(i)
+        if matchers is None:
+            rule = self.ruleset.rules[i]
+            matchers = (PathMatcher(rule.paths_include), PathMatcher(rule.paths_exclude))
+            self._paths[i] = matchers
+        include, exclude = matchers
+        if include and not include.matches(path):
+            return False
+        return not exclude.matches(path)
+
+    def detect(self, fragment: Fragment) -> tuple[list[Candidate], list[Skipped]]:
+        text = fragment.text
+        selected = self.ruleset.select(text.lower())
+        if not selected:
+            return [], []
+        starts = [0]
+        for line in fragment.lines[:-1]:
+            starts.append(starts[-1] + len(line) + 1)
+        found: list[Candidate] = []
+        skipped: list[Skipped] = []
+        for i in selected:
+            if not self._path_ok(i, fragment.path):
+                continue
+            self.rules_run.add(i)
+            try:
+                self._run_rule(i, fragment, text, starts, found)
+            except TimeoutError:
+                rule_id = self.ruleset.rules[i].id
+                commit = fragment.commit.id if fragment.commit else None
+                skipped.append(
+                    Skipped(fragment.path, SkipReason.TIMEOUT, f"rule {rule_id} exceeded {self.regex_timeout:g}s", commit)
+                )
+        return found, skipped
+
+    def _run_rule(self, i: int, fragment: Fragment, text: str, starts: list[int], out: list[Candidate]) -> None:
+        rule = self.ruleset.rules[i]
+        validator = VALIDATORS[rule.validator] if rule.validator else None
+        for m in self.ruleset.pattern(i).finditer(text, timeout=self.regex_timeout):
+            start, end = m.span("secret")
+            if start < 0 or end <= start:
+                continue
+            secret = text[start:end]
+            if rule.entropy is not None and shannon_entropy(secret) < rule.entropy:
+                continue
+            if validator is not None and not validator(secret):
+                continue
+            idx = bisect_right(starts, start) - 1
+            line_text = fragment.lines[idx]
+            col = start - starts[idx]
+            end_col = min(end - starts[idx], len(line_text))
+            location = Location(fragment.path, fragment.line_numbers[idx], col + 1, end_col + 1, fragment.commit)
+            out.append(Candidate(rule.id, Secret(secret), location, line_text, m.group(0)))
+
