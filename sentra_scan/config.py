@@ -95,7 +95,9 @@ def _parse(data: Any, source: str) -> Config:
     warnings = [f"{source}: unknown key {k!r} ignored" for k in sorted(set(data) - TOP_KEYS, key=str)]
     version = data.get("version", 1)
     if version != 1:
-        raise ConfigError(f"unsupported version {version!r} (this Sentra reads version 1)", source=source, key="version")
+        raise ConfigError(
+            f"unsupported version {version!r} (this Sentra reads version 1)", source=source, key="version"
+        )
     rules_raw = data.get("rules", [])
     if not isinstance(rules_raw, list):
         raise ConfigError("must be a list of rules", source=source, key="rules")

@@ -49,7 +49,9 @@ class Detector:
                 rule_id = self.ruleset.rules[i].id
                 commit = fragment.commit.id if fragment.commit else None
                 skipped.append(
-                    Skipped(fragment.path, SkipReason.TIMEOUT, f"rule {rule_id} exceeded {self.regex_timeout:g}s", commit)
+                    Skipped(
+                        fragment.path, SkipReason.TIMEOUT, f"rule {rule_id} exceeded {self.regex_timeout:g}s", commit
+                    )
                 )
         return found, skipped
 
@@ -71,4 +73,3 @@ class Detector:
             end_col = min(end - starts[idx], len(line_text))
             location = Location(fragment.path, fragment.line_numbers[idx], col + 1, end_col + 1, fragment.commit)
             out.append(Candidate(rule.id, Secret(secret), location, line_text, m.group(0)))
-

@@ -16,6 +16,8 @@ from sentra_scan.pathglob import PathMatcher
 from sentra_scan.ruleset import RuleSet
 
 if TYPE_CHECKING:
+    import regex
+
     from sentra_scan.config import Config
 
 INLINE_MARKER = re.compile(r"sentra:allow(?:[ \t]+([a-z0-9][a-z0-9-]*(?:[ \t]*,[ \t]*[a-z0-9][a-z0-9-]*)*))?")
@@ -61,13 +63,13 @@ class FilterChain:
         self.config = config
         self._index = {r.id: i for i, r in enumerate(ruleset.rules)}
         self._paths = PathMatcher(config.allow_paths)
-        self._regexes: list[re.Pattern[str]] | None = None
+        self._regexes: list[regex.Pattern[str]] | None = None
 
     def path_allowed(self, path: str) -> bool:
         """Stage one: a path the config allows is never read."""
         return self._paths.matches(path)
 
-    def _config_regexes(self) -> list[re.Pattern[str]]:
+    def _config_regexes(self) -> list[regex.Pattern[str]]:
         if self._regexes is None:
             import regex
 

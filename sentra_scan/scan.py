@@ -20,9 +20,7 @@ def _dedupe(cands: list[Candidate], ruleset: RuleSet) -> list[Candidate]:
     for c in sorted(cands, key=lambda c: order[c.rule_id]):
         loc = c.location
         if any(
-            k.location.line == loc.line
-            and k.location.column < loc.end_column
-            and loc.column < k.location.end_column
+            k.location.line == loc.line and k.location.column < loc.end_column and loc.column < k.location.end_column
             for k in kept
         ):
             continue

@@ -57,9 +57,7 @@ def _jwt(rng: random.Random) -> str:
         "role": "authenticated",
     }
     sig = bytes(rng.randrange(256) for _ in range(64))
-    return ".".join(
-        [_b64url(json.dumps(header).encode()), _b64url(json.dumps(payload).encode()), _b64url(sig)]
-    )
+    return ".".join([_b64url(json.dumps(header).encode()), _b64url(json.dumps(payload).encode()), _b64url(sig)])
 
 
 def _expand_spec(spec: str, rng: random.Random) -> str:
@@ -96,4 +94,3 @@ def expand(template: str, seed: str) -> str:
         out.append(template[pos:start])
         out.append(_expand_spec(template[start + 2 : end].strip(), rng))
         pos = end + 2
-

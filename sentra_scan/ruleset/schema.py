@@ -155,7 +155,9 @@ def parse_rule(raw: Any, source: str, *, require_examples: bool = True) -> Rule:
 
         if validator not in VALIDATORS:
             known = ", ".join(sorted(VALIDATORS))
-            raise ConfigError(f"unknown validator {validator!r} (known: {known})", source=source, rule=rid, key="validator")
+            raise ConfigError(
+                f"unknown validator {validator!r} (known: {known})", source=source, rule=rid, key="validator"
+            )
     inc, exc = _paths(raw["paths"], source, rid) if "paths" in raw else ((), ())
     env = raw.get("env")
     if env is not None and (not isinstance(env, str) or not env.replace("_", "").isalnum()):

@@ -1,0 +1,5 @@
+import sys
+
+from sentra_scan.cli import main
+
+sys.exit(main())

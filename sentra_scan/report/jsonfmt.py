@@ -1,0 +1,59 @@
+"""JSON report: {"version", "findings": [...], "skipped": [...], "stats": {...}}; redacted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from sentra_scan.model import Finding, ScanResult
+
+JSON_VERSION = 1
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    loc = f.location
+    commit = None
+    if loc.commit is not None:
+        c = loc.commit
+        commit = {"id": c.id, "author": c.author, "email": c.email, "date": c.date}
+    out: dict[str, Any] = {
+        "rule_id": f.rule_id,
+        "description": f.description,
+        "severity": f.severity.label,
+        "path": loc.path,
+        "line": loc.line,
+        "column": loc.column,
+        "end_column": loc.end_column,
+        "commit": commit,
+        "fingerprint": f.fingerprint,
+        "secret": f.secret.redacted(),
+        "line_masked": f.masked_line(),
+    }
+    if f.suppressed_by:
+        out["suppressed_by"] = f.suppressed_by
+    return out
+
+
+class JsonReporter:
+    def write(self, result: ScanResult, out: TextIO) -> None:
+        doc = {
+            "version": JSON_VERSION,
+            "findings": [finding_dict(f) for f in result.findings],
+            "suppressed": [finding_dict(f) for f in result.suppressed],
+            "skipped": [
+                {"path": s.path, "reason": s.reason.value, "detail": s.detail, "commit": s.commit}
+                for s in result.skipped
+            ],
+            "stats": {
+                "findings": len(result.findings),
+                "suppressed": len(result.suppressed),
+                "fragments": result.stats.fragments,
+                "lines": result.stats.lines,
+                "bytes": result.stats.bytes,
+                "rules_run": result.stats.rules_run,
+                "duration_s": round(result.stats.duration_s, 4),
+                "complete": not result.incomplete,
+            },
+        }
+        json.dump(doc, out, indent=2)
+        out.write("\n")
