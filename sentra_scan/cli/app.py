@@ -163,6 +163,14 @@ def uninstall(hook_name: str, global_: bool) -> int:
     return guarded(go)
 
 
+@cli.command()
+def demo() -> int:
+    """Show the guard blocking a commit, in a throwaway repository."""
+    from sentra_scan.demo import run_demo
+
+    return guarded(lambda: int(ExitCode.OK if run_demo(click.echo) else ExitCode.INTERNAL))
+
+
 @cli.group()
 def rules() -> None:
     """The rule set."""
