@@ -118,6 +118,7 @@ class Finding:
     hint: str = ""
     env_name: str | None = None
     suppressed_by: str | None = None  # set when reported with --show-suppressed
+    occurrences: tuple[Location, ...] = ()  # other places the same secret appears (audits)
 
     def masked_line(self, max_len: int = 160) -> str:
         """The source line with the secret masked, trimmed around it when long."""

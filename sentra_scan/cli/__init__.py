@@ -15,6 +15,10 @@ def main(argv: list[str] | None = None) -> int:
         from sentra_scan.cli.hook import pre_commit_main
 
         return pre_commit_main(args[2:])
+    if args[:2] == ["hook", "pre-push"] or args[:2] == ["hook", "pre-receive"]:
+        from sentra_scan.cli.pushhooks import pre_push_main, pre_receive_main
+
+        return (pre_push_main if args[1] == "pre-push" else pre_receive_main)(args[2:])
     from sentra_scan.cli.app import run
 
     return run(args)

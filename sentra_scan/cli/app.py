@@ -60,6 +60,9 @@ def _scanner(config_path: Path | None, rules_dir: Path | None) -> Scanner:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--staged", is_flag=True, help="Scan the staged changes (what 'git commit' would add).")
+@click.option("--commits", "commit_range", metavar="A..B", help="Scan the changes of these commits.")
+@click.option("--since", "since_ref", metavar="REF", help="Scan the commits REF..HEAD.")
+@click.option("--include-messages", is_flag=True, help="With --commits/--since: scan commit messages too.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), help="Write the report here.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="A .sentra.yaml.")
@@ -72,6 +75,9 @@ def _scanner(config_path: Path | None, rules_dir: Path | None) -> Scanner:
 def scan(
     paths: tuple[Path, ...],
     staged: bool,
+    commit_range: str | None,
+    since_ref: str | None,
+    include_messages: bool,
     fmt: str,
     output: Path | None,
     config_path: Path | None,
@@ -82,14 +88,19 @@ def scan(
     stdin_name: str,
     verbose: bool,
 ) -> int:
-    """Scan PATHS (files or directories; '-' for stdin), or the staged changes."""
+    """Scan PATHS (files or directories; '-' for stdin), the staged changes, or commits."""
 
     def go() -> int:
-        if staged and paths:
-            raise UsageError("give either --staged or PATHS, not both")
+        modes = sum(bool(m) for m in (staged, paths, commit_range or since_ref))
+        if modes > 1:
+            raise UsageError("give one of --staged, --commits/--since or PATHS")
         scanner = _scanner(config_path, rules_dir)
         if staged:
             result = api.scan_staged(scanner=scanner)
+        elif commit_range or since_ref:
+            from sentra_scan.cli.commits import scan_commits
+
+            result = scan_commits(scanner, commit_range, since_ref, include_messages)
         elif paths == (Path("-"),):
             from sentra_scan.sources.files import StdinSource
 
@@ -128,6 +139,24 @@ def hook_pre_commit(args: tuple[str, ...]) -> int:
     from sentra_scan.cli.hook import pre_commit_main
 
     return pre_commit_main(list(args))
+
+
+@hook.command("pre-push", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook_pre_push(args: tuple[str, ...]) -> int:
+    """Scan exactly the commits a push adds (git's pre-push stdin); exit 1 to block it."""
+    from sentra_scan.cli.pushhooks import pre_push_main
+
+    return pre_push_main(list(args))
+
+
+@hook.command("pre-receive", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook_pre_receive(args: tuple[str, ...]) -> int:
+    """Server side: scan pushed commits within --budget (default 4s); exit 1 to reject."""
+    from sentra_scan.cli.pushhooks import pre_receive_main
+
+    return pre_receive_main(list(args))
 
 
 @cli.command()
@@ -220,3 +249,12 @@ def rules_test(config_path: Path | None, rules_dir: Path | None) -> int:
         return int(ExitCode.FINDINGS if failures else ExitCode.OK)
 
     return guarded(go)
+
+
+def _register() -> None:
+    from sentra_scan.cli.commits import register
+
+    register(cli)
+
+
+_register()

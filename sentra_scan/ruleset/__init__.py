@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,8 @@ class KeywordIndex:
                 by_kw.setdefault(kw, []).append(i)
         self._by_kw = {k: tuple(v) for k, v in by_kw.items()}
         self._automaton: Any = None
+        if not self._by_kw:  # an empty automaton cannot be searched
+            return
         try:
             import ahocorasick
         except ImportError:  # pure-Python path: substring tests
@@ -69,6 +71,18 @@ class KeywordIndex:
             if kw in lowered:
                 found.update(ids)
         return found
+
+    def ends(self, lowered: str) -> Iterator[int]:
+        """End offsets of every keyword occurrence in `lowered` (order not guaranteed)."""
+        if self._automaton is not None:
+            for end, _ids in self._automaton.iter(lowered):
+                yield end
+            return
+        for kw in self._by_kw:
+            i = lowered.find(kw)
+            while i >= 0:
+                yield i + len(kw) - 1
+                i = lowered.find(kw, i + 1)
 
 
 class RuleSet:
@@ -100,13 +114,20 @@ class RuleSet:
         """A digest of the rules' content: a scan recorded with it is comparable."""
         h = hashlib.sha256()
         for r in self.rules:
-            h.update(repr((r.id, r.pattern, r.keywords, r.entropy, r.validator, r.allow)).encode())
+            fields = (r.id, r.pattern, r.keywords, r.entropy, r.validator, r.allow, r.paths_include, r.paths_exclude)
+            h.update(repr(fields).encode())
         return h.hexdigest()[:16]
 
     def select(self, lowered: str) -> list[int]:
         if self._index is None:
             self._index = KeywordIndex(list(self.rules))
         return sorted(self._index.select(lowered))
+
+    def keyword_ends(self, lowered: str) -> Iterator[int]:
+        """The history source's prefilter: where any rule's keyword ends in `lowered`."""
+        if self._index is None:
+            self._index = KeywordIndex(list(self.rules))
+        return self._index.ends(lowered)
 
     def pattern(self, i: int) -> regex.Pattern[str]:
         compiled = self._compiled.get(i)

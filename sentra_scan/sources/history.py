@@ -1,0 +1,327 @@
+"""Commit history as fragments: `git log -p` streamed, with a keyword prefilter over the raw
+stream so that Python only parses the hunks that can hold a secret.
+
+The stream is read in large chunks and cut at file boundaries. The whole chunk is
+lower-cased as bytes (ASCII only, so offsets stay put) and one Aho-Corasick pass finds
+every keyword; a hit counts only on an added line. Each hunk with a hit becomes one
+fragment: its added lines, their numbers in the new file, the commit (id, author, date).
+
+Merge commits are diffed in git's dense combined form (`--cc`): only lines that are new
+against every parent, i.e. what the merge itself introduced, are scanned. A blob change
+(old blob -> new blob) seen once is not scanned again (cherry-picks, rebased copies).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from sentra_scan.errors import GitError
+from sentra_scan.model import CommitInfo, Fragment, Skipped, SkipReason
+from sentra_scan.sources.diffparse import unquote_path
+from sentra_scan.sources.gitcmd import FIXED_CONFIG
+
+COMMIT_MARK = b"\n\x1e"
+LOG_FORMAT = "%x1e%H %P%x1f%an%x1f%ae%x1f%aI"
+LOG_ARGS = (
+    "log",
+    "-p",
+    "--unified=0",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--full-index",
+    "--find-renames",
+    "--diff-merges=dense-combined",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    "--ignore-submodules=none",
+    f"--format={LOG_FORMAT}",
+)
+CHUNK = 8 * 1024 * 1024
+_SKIP_MODES = (b"160000", b"120000")
+
+# Finds keyword end offsets in an ASCII-lower-cased, latin-1-decoded text.
+Prefilter = Callable[[str], Iterable[int]]
+
+
+@dataclass
+class HistoryStats:
+    commits: int = 0
+    bytes: int = 0
+    hunks_parsed: int = 0
+    blob_changes_skipped: int = 0
+    commit_ids: list[str] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def _parse_commit(header: bytes) -> CommitInfo:
+    # "\x1e<H> <P...>\x1f<an>\x1f<ae>\x1f<aI>"
+    fields = header.lstrip(b"\x1e").decode("utf-8", "replace").split("\x1f")
+    ids = fields[0].split()
+    return CommitInfo(
+        id=ids[0] if ids else "",
+        author=fields[1] if len(fields) > 1 else "",
+        email=fields[2] if len(fields) > 2 else "",
+        date=fields[3] if len(fields) > 3 else "",
+        parents=tuple(ids[1:]),
+    )
+
+
+@dataclass(frozen=True)
+class _FileHeader:
+    path: str | None
+    blob_change: bytes
+    columns: int  # 1 for a plain diff, N for a combined diff of N parents
+    skip: bool
+
+
+def _parse_file_header(text: bytes) -> _FileHeader:
+    path: str | None = None
+    blob_change = b""
+    columns = 1
+    skip = False
+    for line in text.split(b"\n"):
+        if line.startswith(b"diff --cc ") or line.startswith(b"diff --combined "):
+            columns = 0  # from the hunk header
+        elif line.startswith(b"+++ "):
+            target = line[4:].decode("utf-8", "replace")
+            path = None if target == "/dev/null" else unquote_path(target.rstrip("\t"))
+            if path is not None and path.startswith("b/"):
+                path = path[2:]
+        elif line.startswith(b"index "):
+            parts = line.split(b" ")
+            blob_change = parts[1]
+            if len(parts) > 2 and parts[2] in _SKIP_MODES:
+                skip = True
+        elif line.startswith((b"new file mode ", b"new mode ")):
+            skip = line.rsplit(b" ", 1)[-1] in _SKIP_MODES
+        elif line.startswith(b"deleted file mode "):
+            skip = True
+    return _FileHeader(path, blob_change, columns, skip)
+
+
+def _hunk_fragment(
+    seg: bytes, start: int, end: int, header: _FileHeader, commit: CommitInfo | None
+) -> tuple[list[str], list[int]]:
+    """Added lines of the hunk at seg[start:end] (start at '@@'), with new-file numbers."""
+    body = seg[start:end].split(b"\n")
+    head = body[0]
+    at = len(head) - len(head.lstrip(b"@"))
+    columns = header.columns or max(1, at - 1)
+    plus = b"+" * columns
+    try:
+        ranges = head[at:].split(b" @@")[0].split()
+        number = int(ranges[-1].lstrip(b"+").split(b",")[0])
+    except (IndexError, ValueError):
+        number = 1
+    lines: list[str] = []
+    numbers: list[int] = []
+    for raw in body[1:]:
+        prefix = raw[:columns]
+        if prefix == plus:
+            text = raw[columns:]
+            if text.endswith(b"\r"):
+                text = text[:-1]
+            lines.append(text.decode("utf-8", "replace"))
+            numbers.append(number)
+            number += 1
+        elif b"-" not in prefix and not raw.startswith(b"\\"):
+            number += 1
+    return lines, numbers
+
+
+class HistorySource:
+    """Fragments from `git log -p` over `revs` (or exactly `commits`)."""
+
+    def __init__(
+        self,
+        prefilter: Prefilter,
+        *,
+        repo: Path | None = None,
+        revs: Iterable[str] = (),
+        commits: Iterable[str] | None = None,
+        max_file_size: int,
+        progress: Callable[[int], None] | None = None,
+        deadline: float | None = None,
+        first_parent: bool = False,
+    ) -> None:
+        self.prefilter = prefilter
+        self.repo = repo
+        self.revs = list(revs)
+        self.commits = list(commits) if commits is not None else None
+        self.max_file_size = max_file_size
+        self.progress = progress
+        self.deadline = deadline
+        self.first_parent = first_parent
+        self.stats = HistoryStats()
+        self._seen_changes: dict[bytes, str] = {}
+
+    def _command(self) -> tuple[list[str], bytes | None]:
+        args = ["git", *FIXED_CONFIG, *LOG_ARGS]
+        if self.first_parent:
+            args.append("--first-parent")
+        if self.commits is not None:
+            return [*args, "--no-walk=unsorted", "--stdin"], "\n".join(self.commits).encode() + b"\n"
+        return [*args, *self.revs, "--"], None
+
+    def items(self) -> Iterator[Fragment | Skipped]:
+        if self.commits is not None and not self.commits:
+            return
+        cmd, stdin = self._command()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=self.repo,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        if stdin is not None:
+            assert proc.stdin is not None
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        try:
+            yield from self._read(proc.stdout)
+        finally:
+            if self.stats.stopped_early and proc.poll() is None:
+                proc.kill()
+            proc.stdout.close()
+            err = proc.stderr.read()
+            proc.stderr.close()
+            code = proc.wait()
+        if code != 0 and not self.stats.stopped_early:
+            lines = err.decode("utf-8", "replace").strip().splitlines()
+            raise GitError(f"git log: {lines[-1] if lines else 'failed'}")
+
+    def _read(self, stream: IO[bytes]) -> Iterator[Fragment | Skipped]:
+        read = stream.read
+        buf = b"\n"
+        commit: CommitInfo | None = None
+        while True:
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                self.stats.stopped_early = True
+                return
+            chunk = read(CHUNK)
+            if chunk:
+                buf += chunk
+                cut = max(buf.rfind(b"\ndiff --"), buf.rfind(COMMIT_MARK))
+                if cut <= 0:
+                    continue
+            else:
+                cut = len(buf)
+            seg, buf = buf[:cut], buf[cut:]
+            self.stats.bytes += len(seg)
+            commit = yield from self._segment(seg, commit)
+            if not chunk:
+                return
+
+    def _segment(self, seg: bytes, commit: CommitInfo | None) -> Generator[Fragment | Skipped, None, CommitInfo | None]:
+        # Commit headers in this segment, by position.
+        heads: list[int] = []
+        infos: list[CommitInfo] = []
+        pos = seg.find(COMMIT_MARK)
+        while pos >= 0:
+            eol = seg.find(b"\n", pos + 1)
+            eol = len(seg) if eol < 0 else eol
+            heads.append(pos)
+            infos.append(_parse_commit(seg[pos + 1 : eol]))
+            pos = seg.find(COMMIT_MARK, eol)
+        for info in infos:
+            self.stats.commits += 1
+            self.stats.commit_ids.append(info.id)
+        if self.progress is not None and infos:
+            self.progress(self.stats.commits)
+        last = infos[-1] if infos else commit
+        hunks = self._hit_hunks(seg)
+        for hunk_start in hunks:
+            file_start = seg.rfind(b"\ndiff --", 0, hunk_start)
+            if file_start < 0:
+                continue
+            k = bisect_right(heads, hunk_start) - 1
+            owner = infos[k] if k >= 0 else commit
+            header = _parse_file_header(seg[file_start + 1 : hunk_start])
+            if header.skip or header.path is None:
+                continue
+            if header.blob_change:
+                cid = owner.id if owner else ""
+                first = self._seen_changes.setdefault(header.blob_change, cid)
+                if first != cid:  # the same blob change was scanned in another commit
+                    self.stats.blob_changes_skipped += 1
+                    continue
+            end = _hunk_end(seg, hunk_start)
+            if end - hunk_start > self.max_file_size:
+                detail = f"hunk over {self.max_file_size} bytes"
+                yield Skipped(header.path, SkipReason.TOO_LARGE, detail, owner.id if owner else None)
+                continue
+            self.stats.hunks_parsed += 1
+            lines, numbers = _hunk_fragment(seg, hunk_start, end, header, owner)
+            if lines:
+                yield Fragment(header.path, tuple(lines), tuple(numbers), owner)
+        return last
+
+    def _hit_hunks(self, seg: bytes) -> list[int]:
+        """Start offsets (at '@@') of the hunks with a keyword on an added line."""
+        low = seg.lower().decode("latin-1")
+        found: dict[int, None] = {}
+        last_line = -1
+        for end in self.prefilter(low):
+            line_start = seg.rfind(b"\n", 0, end) + 1
+            if line_start == last_line or seg[line_start : line_start + 1] != b"+":
+                continue
+            last_line = line_start
+            if seg.startswith(b"+++ ", line_start) and seg.startswith(b"--- ", seg.rfind(b"\n", 0, line_start - 1) + 1):
+                continue  # the '+++ b/path' header line, not an added line
+            hunk = seg.rfind(b"\n@@", 0, line_start)
+            if hunk < 0:
+                continue
+            found[hunk + 1] = None
+        return list(found)
+
+
+def _hunk_end(seg: bytes, start: int) -> int:
+    ends = [seg.find(marker, start + 1) for marker in (b"\n@@", b"\ndiff --", COMMIT_MARK)]
+    ends = [e for e in ends if e >= 0]
+    return min(ends) if ends else len(seg)
+
+
+MESSAGE_PATH = "(commit message)"
+
+
+class MessageSource:
+    """Commit messages as fragments (`--include-messages`): path '(commit message)'."""
+
+    def __init__(
+        self, *, repo: Path | None = None, revs: Iterable[str] = (), commits: Iterable[str] | None = None
+    ) -> None:
+        self.repo = repo
+        self.revs = list(revs)
+        self.commits = list(commits) if commits is not None else None
+
+    def items(self) -> Iterator[Fragment | Skipped]:
+        args = ["log", "--no-color", f"--format={LOG_FORMAT}%n%B"]
+        stdin = None
+        if self.commits is not None:
+            if not self.commits:
+                return
+            args += ["--no-walk=unsorted", "--stdin"]
+            stdin = ("\n".join(self.commits) + "\n").encode()
+        else:
+            args += [*self.revs, "--"]
+        proc = subprocess.run(
+            ["git", *FIXED_CONFIG, *args], cwd=self.repo, input=stdin, capture_output=True, check=False
+        )
+        if proc.returncode != 0:
+            lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GitError(f"git log: {lines[-1] if lines else 'failed'}")
+        for record in (b"\n" + proc.stdout).split(COMMIT_MARK)[1:]:
+            head, _, body = record.partition(b"\n")
+            commit = _parse_commit(head)
+            lines = body.decode("utf-8", "replace").rstrip("\n").split("\n")
+            yield Fragment(MESSAGE_PATH, tuple(lines), tuple(range(1, len(lines) + 1)), commit)
