@@ -64,7 +64,10 @@ class Config:
             if rule.id in self.disabled:
                 continue
             if rule.id in self.overrides:
-                rule = apply_override(rule, self.overrides[rule.id], self.source)
+                override = self.overrides[rule.id]
+                rule = apply_override(rule, override, self.source)
+                if "pattern" in override or "allow" in override:  # fail at load, not mid-scan
+                    validate_patterns([rule])
             out.append(rule)
         return RuleSet(out)
 
@@ -94,7 +97,7 @@ def _parse(data: Any, source: str) -> Config:
         raise ConfigError("must be a mapping", source=source)
     warnings = [f"{source}: unknown key {k!r} ignored" for k in sorted(set(data) - TOP_KEYS, key=str)]
     version = data.get("version", 1)
-    if version != 1:
+    if isinstance(version, bool) or version != 1:
         raise ConfigError(
             f"unsupported version {version!r} (this Sentra reads version 1)", source=source, key="version"
         )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sentra_scan.model import Candidate, Finding
 from sentra_scan.pathglob import PathMatcher
 from sentra_scan.ruleset import RuleSet
+from sentra_scan.validators import CHECKSUMS
 
 if TYPE_CHECKING:
     import regex
@@ -83,7 +84,7 @@ class FilterChain:
         for pat in self.ruleset.allow_patterns(i):
             if pat.search(value):
                 return f"rule allow pattern {pat.pattern!r}"
-        if is_placeholder(value):
+        if self.ruleset.rules[i].validator not in CHECKSUMS and is_placeholder(value):
             return "placeholder"
         for pat in self._config_regexes():
             if pat.search(value):

@@ -39,7 +39,8 @@ class PathMatcher:
     def __init__(self, globs: Iterable[str]) -> None:
         parts = []
         for g in globs:
-            g = g.lstrip("./") if g.startswith("./") else g
+            while g.startswith("./"):
+                g = g[2:]
             if "/" in g.rstrip("/"):
                 parts.append(_translate(g.lstrip("/").rstrip("/")) + "(?:/.*)?")
             else:

@@ -69,3 +69,7 @@ VALIDATORS: dict[str, Callable[[str], bool]] = {
     "npm-checksum": npm_checksum,
     "jwt": jwt_structure,
 }
+
+# Validators that prove a token was minted by its issuer (a checksum), not typed by hand:
+# such a token is never a placeholder, whatever letters its random part happens to spell.
+CHECKSUMS = frozenset({"github-checksum", "npm-checksum"})

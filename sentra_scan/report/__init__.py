@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Protocol, TextIO
 
-from sentra_scan.model import ScanResult
+from sentra_scan.model import Finding, ScanResult, redact
 
 
 class Reporter(Protocol):
@@ -12,6 +13,45 @@ class Reporter(Protocol):
 
 
 FORMATS = ("text", "json", "sarif")
+
+
+class Masker:
+    """Source lines with every secret of a result masked, not only the finding's own:
+    the same secret twice on a line, or two secrets side by side, must not show through
+    (`Finding.masked_line` masks the one span only)."""
+
+    def __init__(self, result: ScanResult, max_len: int = 160) -> None:
+        values = {f.secret.reveal() for f in (*result.findings, *result.suppressed)}
+        alternation = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True) if v)
+        self._re = re.compile(alternation) if alternation else None
+        self.max_len = max_len
+
+    def snippet(self, f: Finding) -> str:
+        line = f.line_text
+        start, end = f.location.column - 1, f.location.end_column - 1
+        spans = [(start, end)]
+        if self._re is not None:
+            spans += [m.span() for m in self._re.finditer(line)]
+        merged: list[list[int]] = []
+        for a, b in sorted(spans):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        out, pos, new_start = [], 0, 0
+        for a, b in merged:
+            out.append(line[pos:a])
+            if a <= start < b:
+                new_start = sum(len(p) for p in out)
+            out.append(redact(line[a:b]))
+            pos = b
+        out.append(line[pos:])
+        masked = "".join(out)
+        if len(masked) <= self.max_len:
+            return masked.strip()
+        lo = max(0, new_start - 40)
+        hi = min(len(masked), new_start + len(f.secret.redacted()) + 40)
+        return ("…" if lo else "") + masked[lo:hi].strip() + ("…" if hi < len(masked) else "")
 
 
 def get_reporter(name: str, *, color: bool = False, context: str = "scan", tool_version: str = "") -> Reporter:

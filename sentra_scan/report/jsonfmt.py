@@ -6,11 +6,12 @@ import json
 from typing import Any, TextIO
 
 from sentra_scan.model import Finding, ScanResult
+from sentra_scan.report import Masker
 
 JSON_VERSION = 1
 
 
-def finding_dict(f: Finding) -> dict[str, Any]:
+def finding_dict(f: Finding, masker: Masker) -> dict[str, Any]:
     loc = f.location
     commit = None
     if loc.commit is not None:
@@ -27,7 +28,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "commit": commit,
         "fingerprint": f.fingerprint,
         "secret": f.secret.redacted(),
-        "line_masked": f.masked_line(),
+        "line_masked": masker.snippet(f),
     }
     if f.suppressed_by:
         out["suppressed_by"] = f.suppressed_by
@@ -36,10 +37,11 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 
 class JsonReporter:
     def write(self, result: ScanResult, out: TextIO) -> None:
+        masker = Masker(result)
         doc = {
             "version": JSON_VERSION,
-            "findings": [finding_dict(f) for f in result.findings],
-            "suppressed": [finding_dict(f) for f in result.suppressed],
+            "findings": [finding_dict(f, masker) for f in result.findings],
+            "suppressed": [finding_dict(f, masker) for f in result.suppressed],
             "skipped": [
                 {"path": s.path, "reason": s.reason.value, "detail": s.detail, "commit": s.commit}
                 for s in result.skipped

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from sentra_scan.model import Finding, ScanResult, Severity
+from sentra_scan.report import Masker
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 _LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note"}
@@ -26,7 +27,7 @@ def _rule(f: Finding) -> dict[str, Any]:
     }
 
 
-def _result(f: Finding, rule_index: int) -> dict[str, Any]:
+def _result(f: Finding, rule_index: int, masker: Masker) -> dict[str, Any]:
     loc = f.location
     result: dict[str, Any] = {
         "ruleId": f.rule_id,
@@ -41,7 +42,7 @@ def _result(f: Finding, rule_index: int) -> dict[str, Any]:
                         "startLine": loc.line,
                         "startColumn": loc.column,
                         "endColumn": max(loc.end_column, loc.column + 1),
-                        "snippet": {"text": f.masked_line()},
+                        "snippet": {"text": masker.snippet(f)},
                     },
                 }
             }
@@ -59,6 +60,7 @@ class SarifReporter:
         self.tool_version = tool_version or "0"
 
     def write(self, result: ScanResult, out: TextIO) -> None:
+        masker = Masker(result)
         index: dict[str, int] = {}
         rules: list[dict[str, Any]] = []
         results = []
@@ -66,7 +68,7 @@ class SarifReporter:
             if f.rule_id not in index:
                 index[f.rule_id] = len(rules)
                 rules.append(_rule(f))
-            results.append(_result(f, index[f.rule_id]))
+            results.append(_result(f, index[f.rule_id], masker))
         notifications = [
             {
                 "level": "warning",

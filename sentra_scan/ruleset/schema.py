@@ -123,7 +123,7 @@ def parse_rule(raw: Any, source: str, *, require_examples: bool = True) -> Rule:
     `validate_patterns` (once, when the rule cache is built) and lazily at scan time.
     """
     if not isinstance(raw, Mapping):
-        raise ConfigError("each rule must be a mapping", source=source)
+        raise ConfigError("each rule must be a mapping", source=source, key="rules")
     rid = raw.get("id")
     if not isinstance(rid, str) or not rid or not set(rid) <= _ID_CHARS or rid[0] == "-":
         raise ConfigError(f"id must be kebab-case, got {rid!r}", source=source, key="id")
@@ -146,6 +146,8 @@ def parse_rule(raw: Any, source: str, *, require_examples: bool = True) -> Rule:
             "must be one of low, medium, high, critical", source=source, rule=rid, key="severity"
         ) from None
     keywords = tuple(k.lower() for k in _str_list(raw["keywords"], source, rid, "keywords"))
+    if not keywords:  # a rule runs only when one of its keywords occurs: without one it never runs
+        raise ConfigError("must list at least one keyword", source=source, rule=rid, key="keywords")
     entropy = raw.get("entropy")
     if entropy is not None and (isinstance(entropy, bool) or not isinstance(entropy, (int, float))):
         raise ConfigError("must be a number (bits per character)", source=source, rule=rid, key="entropy")
@@ -244,7 +246,7 @@ def rule_to_raw(rule: Rule) -> dict[str, Any]:
 def apply_override(rule: Rule, override: Any, source: str) -> Rule:
     """A user's override of some keys of a rule; `allow` entries add to the rule's own."""
     if not isinstance(override, Mapping):
-        raise ConfigError("must be a mapping of rule keys", source=source, rule=rule.id)
+        raise ConfigError("must be a mapping of rule keys", source=source, rule=rule.id, key="override")
     if "id" in override:
         raise ConfigError("cannot override a rule's id", source=source, rule=rule.id, key="id")
     raw = rule_to_raw(rule)
