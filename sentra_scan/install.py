@@ -59,22 +59,41 @@ class InstallResult:
     already: bool = False
 
 
+def _default_global_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "sentra" / "hooks"
+
+
+def _global_hooks_path() -> Path | None:
+    configured = git(["config", "--global", "--get", "core.hooksPath"], check=False).strip()
+    return Path(os.path.expanduser(configured)) if configured else None
+
+
 def hooks_dir(repo: Path | None, *, global_: bool) -> Path:
     if global_:
-        configured = git(["config", "--global", "--get", "core.hooksPath"], check=False).strip()
-        if configured:
-            return Path(os.path.expanduser(configured))
-        base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-        return Path(base) / "sentra" / "hooks"
-    configured = git(["config", "--get", "core.hooksPath"], repo, check=False).strip()
-    if configured:
-        top = git(["rev-parse", "--show-toplevel"], repo, check=False).strip()
-        path = Path(os.path.expanduser(configured))
-        return path if path.is_absolute() else Path(top) / path
+        return _global_hooks_path() or _default_global_dir()
     common = git(["rev-parse", "--path-format=absolute", "--git-common-dir"], repo, check=False).strip()
     if not common:
         raise GitError("not inside a git repository", hint="run 'sentra install' inside a repository, or use --global")
+    configured = git(["config", "--get", "core.hooksPath"], repo, check=False).strip()
+    if configured:
+        path = Path(os.path.expanduser(configured))
+        if path.is_absolute():
+            return path
+        # Relative to where hooks run: the top of the work tree (the git dir when bare),
+        # also when this runs from inside the git dir, where --show-toplevel fails.
+        top = git(["rev-parse", "--show-toplevel"], repo, check=False).strip()
+        if not top:
+            bare = git(["rev-parse", "--is-bare-repository"], repo, check=False).strip() == "true"
+            top = common if bare else str(Path(common).parent)
+        return Path(top) / path
     return Path(common) / "hooks"
+
+
+def _serves_every_repository(directory: Path) -> bool:
+    """Is `directory` the global core.hooksPath? A hook there must run each repository's own."""
+    configured = _global_hooks_path()
+    return configured is not None and configured.resolve() == directory.resolve()
 
 
 def is_ours(path: Path) -> bool:
@@ -90,7 +109,7 @@ def install(hook: str, repo: Path | None = None, *, global_: bool = False) -> In
     directory = hooks_dir(repo, global_=global_)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / hook
-    script = hook_script(hook, sentra_command(), run_repo_hook=global_)
+    script = hook_script(hook, sentra_command(), run_repo_hook=global_ or _serves_every_repository(directory))
     chained: Path | None = None
     if target.exists() or target.is_symlink():
         if is_ours(target):
@@ -117,4 +136,7 @@ def uninstall(hook: str, repo: Path | None = None, *, global_: bool = False) -> 
     chained = directory / f"{hook}{CHAINED_SUFFIX}"
     if chained.exists():
         chained.rename(target)
+    if global_ and directory == _default_global_dir() and not any(directory.iterdir()):
+        # Our own global hooks dir is empty now: stop hiding every repository's hooks.
+        git(["config", "--global", "--unset", "core.hooksPath"], check=False)
     return True

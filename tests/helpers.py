@@ -6,11 +6,14 @@ config (HOME and XDG dirs point into the test's temp dir; see conftest.py).
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sentra_scan.ruleset.examples import expand
 
@@ -27,8 +30,14 @@ def canary_aws_key_id(seed: str = "canary") -> str:
     return expand("AKIA{{upalnum:16}}", seed)
 
 
-def run(cmd: list[str], cwd: Path | None = None, *, check: bool = True, env: dict[str, str] | None = None,
-        input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str],
+    cwd: Path | None = None,
+    *,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    input: bytes | None = None,
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, env=env, input=input, check=False)
     result = subprocess.CompletedProcess(
         proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
@@ -38,8 +47,9 @@ def run(cmd: list[str], cwd: Path | None = None, *, check: bool = True, env: dic
     return result
 
 
-def sentra(args: list[str], cwd: Path, *, env: dict[str, str] | None = None,
-           input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def sentra(
+    args: list[str], cwd: Path, *, env: dict[str, str] | None = None, input: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI as a separate process, the way a hook or a user would."""
     return run([sys.executable, "-m", "sentra_scan", *args], cwd, check=False, env=env, input=input)
 
@@ -85,8 +95,91 @@ class Repo:
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").strip()
 
+    # --- more history shapes (added for the sources, hooks and install tests) ---
+
+    def rename(self, old: str, new: str) -> None:
+        (self.path / new).parent.mkdir(parents=True, exist_ok=True)
+        self.git("mv", "--", old, new)
+
+    def remove(self, rel: str) -> None:
+        self.git("rm", "-q", "--", rel)
+
+    def symlink(self, rel: str, target: str, *, stage: bool = True) -> Path:
+        p = self.path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.symlink_to(target)
+        if stage:
+            self.git("add", "--", rel)
+        return p
+
+    def branch(self, name: str, *, checkout: bool = True) -> None:
+        if checkout:
+            self.git("switch", "-q", "-c", name)
+        else:
+            self.git("branch", name)
+
+    def switch(self, name: str) -> None:
+        self.git("switch", "-q", name)
+
+    def merge(self, branch: str, message: str = "merge") -> str:
+        self.git("merge", "-q", "--no-ff", "--no-verify", "-m", message, branch)
+        return self.head()
+
+    def add_submodule(self, source: Repo, rel: str) -> None:
+        """A real submodule (clone of `source`, which needs a commit), staged with .gitmodules."""
+        self.git("-c", "protocol.file.allow=always", "submodule", "--quiet", "add", str(source.path), rel)
+
+    def worktree_add(self, path: Path, branch: str) -> Repo:
+        """A linked worktree on a new branch; its `.git` is a file pointing back here."""
+        self.git("worktree", "add", "-q", "-b", branch, str(path))
+        return Repo(path)
+
+    def shallow_clone(self, dest: Path, depth: int = 1) -> Repo:
+        run(["git", "clone", "-q", f"--depth={depth}", f"file://{self.path}", str(dest)])
+        return Repo(dest)
+
 
 def init_repo(path: Path, *, branch: str = "main") -> Repo:
     path.mkdir(parents=True, exist_ok=True)
     run(["git", "init", "-q", "-b", branch, str(path)])
     return Repo(path)
+
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def assert_no_leak(proc: subprocess.CompletedProcess[str], *secrets: str) -> None:
+    """The full secret must never reach a command's output (only its masked form)."""
+    for secret in secrets:
+        assert secret not in proc.stdout, "secret leaked to stdout"
+        assert secret not in proc.stderr, "secret leaked to stderr"
+
+
+def sentra_json(
+    args: list[str], cwd: Path, *, env: dict[str, str] | None = None, input: bytes | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run the CLI with `--format json` appended and parse its report (stdout)."""
+    proc = sentra([*args, "--format", "json"], cwd, env=env, input=input)
+    try:
+        doc = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"no JSON report (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from exc
+    return proc, doc
+
+
+def copy_checkout(dest: Path) -> Path:
+    """Copy this checkout's files (tracked and untracked, not ignored: no .venv, .git or caches)
+    into `dest`, and commit them there: a git repository tools such as pre-commit can clone."""
+    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], REPO_ROOT).stdout
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in filter(None, listed.split("\0")):
+        src = REPO_ROOT / name
+        if not src.is_file():  # deleted but still in the index
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    repo = init_repo(dest)
+    repo.git("add", "-A")
+    repo.commit("snapshot of the checkout")
+    return dest

@@ -2,7 +2,8 @@
 of added lines, each with its line number in the new file.
 
 Deleted files, binary files, submodules (mode 160000) and symlinks (120000) give no
-fragment; binary files and files over the size limit are reported as skipped.
+fragment; binary files and files over the size limit are reported as skipped. A file is
+binary when git says so, or when one of its added lines holds a NUL byte (`--text` diffs).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class _FileState:
     numbers: list[int] = field(default_factory=list)
     size: int = 0
     too_large: bool = False
+    binary: bool = False
 
 
 class DiffParser:
@@ -112,6 +114,14 @@ class DiffParser:
         return self.commit.id if self.commit else None
 
     def _add(self, state: _FileState, text: str, number: int) -> None:
+        if state.binary:
+            return
+        if "\0" in text:
+            state.binary = True
+            state.too_large = False
+            state.lines.clear()
+            state.numbers.clear()
+            return
         if state.too_large:
             return
         state.size += len(text) + 1
@@ -126,7 +136,9 @@ class DiffParser:
     def _flush(self, state: _FileState) -> Iterator[Fragment | Skipped]:
         if state.path is None:
             return
-        if state.too_large:
+        if state.binary:
+            yield Skipped(state.path, SkipReason.BINARY, "", self._commit_id())
+        elif state.too_large:
             detail = f"added lines exceed {self.max_file_size} bytes"
             yield Skipped(state.path, SkipReason.TOO_LARGE, detail, self._commit_id())
         elif state.lines:

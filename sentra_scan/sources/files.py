@@ -73,7 +73,7 @@ class FileSource:
         for path in self._files():
             shown = os.path.relpath(path, cwd) if path.is_absolute() else str(path)
             shown = shown.replace(os.sep, "/")
-            if path.is_symlink() or not path.exists():
+            if path.is_symlink() or not path.exists() or path.is_dir():  # a dir here: a submodule's gitlink
                 continue
             try:
                 size = path.stat().st_size
