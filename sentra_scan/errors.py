@@ -71,3 +71,9 @@ class ConfigError(SentraError):
 
 class GitError(SentraError):
     exit_code = ExitCode.GIT
+
+
+class KeyStateError(SentraError):
+    """No usable key source, a wrong key, or encrypted state that fails to open."""
+
+    exit_code = ExitCode.KEY

@@ -96,7 +96,10 @@ def scan(
             raise UsageError("give one of --staged, --commits/--since or PATHS")
         scanner = _scanner(config_path, rules_dir)
         if staged:
+            from sentra_scan.incremental import record_result
+
             result = api.scan_staged(scanner=scanner)
+            record_result(scanner, result, mode="staged", target="staged changes", repo=None)
         elif commit_range or since_ref:
             from sentra_scan.cli.commits import scan_commits
 
@@ -252,9 +255,10 @@ def rules_test(config_path: Path | None, rules_dir: Path | None) -> int:
 
 
 def _register() -> None:
-    from sentra_scan.cli.commits import register
+    from sentra_scan.cli import commits, state_cmds
 
-    register(cli)
+    commits.register(cli)
+    state_cmds.register(cli)
 
 
 _register()

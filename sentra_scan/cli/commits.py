@@ -15,7 +15,7 @@ from sentra_scan import __version__, api
 from sentra_scan.cli.common import exit_code_for, guarded, use_color
 from sentra_scan.config import load_config
 from sentra_scan.errors import UsageError
-from sentra_scan.history import HistoryScan, deduplicate, scan_target
+from sentra_scan.history import HistoryScan, deduplicate
 from sentra_scan.model import ScanResult
 from sentra_scan.ranges import Target
 from sentra_scan.report import FORMATS, get_reporter
@@ -89,12 +89,26 @@ def run_history(
     repo: Path | None,
     *,
     include_messages: bool,
+    mode: str,
+    full: bool = True,
+    record: bool = True,
     progress_label: str | None = None,
     total: Callable[[], int] | None = None,
 ) -> HistoryScan:
+    from sentra_scan.incremental import scan_recorded
+
     progress = Progress(total(), progress_label) if progress_label and total and sys.stderr.isatty() else None
     try:
-        return scan_target(scanner, target, repo, include_messages=include_messages, progress=progress)
+        return scan_recorded(
+            scanner,
+            target,
+            repo,
+            mode=mode,
+            full=full,
+            record=record,
+            include_messages=include_messages,
+            progress=progress,
+        )
     finally:
         if progress is not None:
             progress.done()
@@ -109,6 +123,8 @@ _common = [
     click.option("--include-messages", is_flag=True, help="Scan commit messages too."),
     click.option("--show-suppressed", is_flag=True),
     click.option("--verbose", "-v", is_flag=True),
+    click.option("--full", is_flag=True, help="Rescan commits the ledger knows were clean."),
+    click.option("--no-record", is_flag=True, help="Do not record this scan in the encrypted ledger."),
 ]
 
 
@@ -137,6 +153,8 @@ def audit(
     include_messages: bool,
     show_suppressed: bool,
     verbose: bool,
+    full: bool,
+    no_record: bool,
 ) -> int:
     """Scan every commit reachable from every ref (or --branch), once per secret."""
     from sentra_scan import ranges
@@ -153,7 +171,17 @@ def audit(
         def count() -> int:
             return int(git(["rev-list", "--count", *revs], top).strip() or 0)
 
-        scan = run_history(scanner, target, top, include_messages=include_messages, progress_label="audit", total=count)
+        scan = run_history(
+            scanner,
+            target,
+            top,
+            include_messages=include_messages,
+            mode="audit",
+            full=full,
+            record=not no_record,
+            progress_label="audit",
+            total=count,
+        )
         result = deduplicate(scan.result, all_occurrences=all_occurrences)
         if worktree:
             tree = api.scan_paths([top], scanner)
@@ -185,6 +213,8 @@ def ci(
     include_messages: bool,
     show_suppressed: bool,
     verbose: bool,
+    full: bool,
+    no_record: bool,
 ) -> int:
     """Scan the commits of this CI job: a push or a pull/merge request."""
     from sentra_scan import ranges
@@ -195,7 +225,9 @@ def ci(
         target = ranges.ci(since_ref=since_ref, repo=top)
         print(f"sentra: scanning {target.description}", file=sys.stderr)
         scanner = repo_scanner(top, config_path, rules_dir)
-        scan = run_history(scanner, target, top, include_messages=include_messages)
+        scan = run_history(
+            scanner, target, top, include_messages=include_messages, mode="ci", full=full, record=not no_record
+        )
         result = deduplicate(scan.result)
         write_report(result, fmt, output, show_suppressed=show_suppressed)
         on_github = os.environ.get("GITHUB_ACTIONS") == "true"
@@ -216,7 +248,7 @@ def scan_commits(scanner: Scanner, commits: str | None, since_ref: str | None, i
         raise UsageError("give either --commits or --since, not both")
     top = toplevel()
     target = ranges.commit_range(commits, top) if commits else ranges.since(since_ref or "HEAD", top)
-    return run_history(scanner, target, top, include_messages=include_messages).result
+    return run_history(scanner, target, top, include_messages=include_messages, mode="range").result
 
 
 def register(group: click.Group) -> None:

@@ -44,10 +44,18 @@ def pre_commit_main(args: list[str]) -> int:
         if skip_requested():
             print("sentra: skipped (SKIP=sentra)", file=sys.stderr)
             return int(ExitCode.OK)
-        from sentra_scan.api import scan_staged
+        from sentra_scan.api import find_config, make_scanner, scan_staged
+        from sentra_scan.config import load_config
         from sentra_scan.report import get_reporter
 
-        result = scan_staged()
+        scanner = make_scanner(load_config(find_config()))
+        result = scan_staged(scanner=scanner)
+        if result.findings:
+            # Only a blocked commit pays for the ledger (keyring and cipher imports); a
+            # clean commit stays on the fast path.
+            from sentra_scan.incremental import record_result
+
+            record_result(scanner, result, mode="pre-commit", target="staged changes", repo=None)
         if fmt == "text":
             reporter = get_reporter("text", color=use_color(sys.stderr), context="pre-commit")
             reporter.write(result, sys.stderr)

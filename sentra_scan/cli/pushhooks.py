@@ -21,6 +21,7 @@ class HookOptions:
     fmt: str = "text"
     include_messages: bool = False
     budget_s: float | None = None
+    full: bool = False
     positional: list[str] = field(default_factory=list)
 
 
@@ -51,6 +52,8 @@ def parse_options(args: list[str], usage: str) -> HookOptions:
             opts.strict = True
         elif arg == "--include-messages":
             opts.include_messages = True
+        elif arg == "--full":
+            opts.full = True
         elif arg in ("--format", "--budget") and rest:
             value = rest.pop(0)
             if arg == "--format":
@@ -86,7 +89,7 @@ def _run(kind: str, args: list[str]) -> int:
         return int(ExitCode.OK)
     from sentra_scan import ranges
     from sentra_scan.api import make_scanner
-    from sentra_scan.history import scan_target
+    from sentra_scan.incremental import scan_recorded
     from sentra_scan.report import get_reporter
 
     stdin = sys.stdin.read()
@@ -98,7 +101,9 @@ def _run(kind: str, args: list[str]) -> int:
         target = ranges.pre_receive(stdin, None)
         budget = opts.budget_s if opts.budget_s is not None else 4.0
     scanner = make_scanner()
-    scan = scan_target(scanner, target, include_messages=opts.include_messages, budget_s=budget)
+    scan = scan_recorded(
+        scanner, target, None, mode=kind, include_messages=opts.include_messages, budget_s=budget, full=opts.full
+    )
     if opts.fmt == "text":
         get_reporter("text", color=use_color(sys.stderr), context=kind).write(scan.result, sys.stderr)
         if scan.unscanned:

@@ -1,0 +1,235 @@
+"""The scan ledger: every scan and its findings, encrypted, in SQLite inside the
+repository's git directory (never tracked).
+
+Each row's payload is sealed (AES-256-GCM) with associated data naming the store, the table
+and the row, so rows cannot be swapped or moved. Commits already scanned clean are found
+by a keyed hash of (commit id, scanner version), never by a plaintext id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentra_scan import crypto
+from sentra_scan.errors import KeyStateError
+from sentra_scan.keys import DataKeys
+from sentra_scan.model import Finding, ScanResult
+
+LEDGER_FILE = "ledger.db"
+LEDGER_FORMAT = "1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS scans (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, blob BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS findings (id TEXT PRIMARY KEY, scan_id TEXT NOT NULL, blob BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS findings_scan ON findings (scan_id);
+CREATE TABLE IF NOT EXISTS commits (lookup TEXT PRIMARY KEY, blob BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    id: str
+    seq: int
+    data: dict[str, Any]
+    findings: tuple[dict[str, Any], ...]
+
+
+def _corrupt(path: Path, exc: Exception) -> KeyStateError:
+    return KeyStateError(
+        f"the ledger {path} is corrupt or not a Sentra ledger ({exc})",
+        hint=f"move it aside (mv {path} {path}.bad): scans still run and a new ledger starts; nothing else is affected",
+    )
+
+
+class Ledger:
+    def __init__(self, conn: sqlite3.Connection, keys: DataKeys, path: Path) -> None:
+        self.conn = conn
+        self.keys = keys
+        self.path = path
+
+    @classmethod
+    def open(cls, keys: DataKeys) -> Ledger:
+        path = keys.state_dir / LEDGER_FILE
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.executescript(_SCHEMA)
+            row = conn.execute("SELECT v FROM meta WHERE k = 'format'").fetchone()
+            if row is None:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (LEDGER_FORMAT,))
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (keys.store_id,))
+                conn.execute("COMMIT")
+            elif row[0] != LEDGER_FORMAT:
+                raise KeyStateError(
+                    f"{path}: ledger format {row[0]} is not supported (this Sentra reads {LEDGER_FORMAT})"
+                )
+            owner = conn.execute("SELECT v FROM meta WHERE k = 'store_id'").fetchone()
+            if owner is not None and owner[0] != keys.store_id:
+                raise KeyStateError(f"{path} belongs to another key store", hint="move it aside to start a new ledger")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise _corrupt(path, exc) from None
+        return cls(conn, keys, path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(self.path, exc) from None
+
+    def _seal(self, obj: Any, table: str, row: str) -> bytes:
+        data = json.dumps(obj, sort_keys=True).encode()
+        return self.keys.seal(data, purpose=f"ledger-{table}", name=f"{self.keys.store_id}/{row}")
+
+    def _open(self, blob: bytes, table: str, row: str) -> Any:
+        return json.loads(self.keys.open(blob, purpose=f"ledger-{table}", name=f"{self.keys.store_id}/{row}"))
+
+    def _lookup(self, commit: str, version: str) -> str:
+        return crypto.keyed_hash(self.keys.lookup_key(), f"commit\0{commit}\0{version}")
+
+    # -- recording --------------------------------------------------------------------
+
+    def record(
+        self,
+        *,
+        mode: str,
+        target: str,
+        scanner_version: str,
+        duration_s: float,
+        result: ScanResult,
+        scanned_commits: Iterable[str] = (),
+    ) -> str:
+        scan_id = uuid.uuid4().hex
+        dirty = {f.location.commit.id for f in result.findings if f.location.commit is not None}
+        summary = {
+            "when": time.time(),
+            "mode": mode,
+            "target": target,
+            "rules_version": scanner_version,
+            "duration_s": round(duration_s, 4),
+            "findings": len(result.findings),
+            "suppressed": len(result.suppressed),
+            "incomplete": result.incomplete,
+            "fragments": result.stats.fragments,
+        }
+        with self._write() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM scans").fetchone()[0]
+            db.execute("INSERT INTO scans VALUES (?, ?, ?)", (scan_id, seq, self._seal(summary, "scan", scan_id)))
+            for f in result.findings:
+                fid = uuid.uuid4().hex
+                db.execute(
+                    "INSERT INTO findings VALUES (?, ?, ?)",
+                    (fid, scan_id, self._seal(_finding_record(f), "finding", f"{scan_id}/{fid}")),
+                )
+            incomplete = {s.commit for s in result.skipped if s.incomplete and s.commit}
+            for commit in scanned_commits:
+                lookup = self._lookup(commit, scanner_version)
+                if commit in dirty or commit in incomplete:
+                    db.execute("DELETE FROM commits WHERE lookup = ?", (lookup,))
+                    continue
+                record = {"commit": commit, "rules_version": scanner_version, "scan": scan_id}
+                db.execute(
+                    "INSERT OR REPLACE INTO commits VALUES (?, ?)", (lookup, self._seal(record, "commit", lookup))
+                )
+        return scan_id
+
+    def known_clean(self, commits: Iterable[str], scanner_version: str) -> set[str]:
+        """The commits already scanned clean with this scanner version (verified rows only)."""
+        by_lookup = {self._lookup(c, scanner_version): c for c in commits}
+        clean: set[str] = set()
+        try:
+            rows = self.conn.execute("SELECT lookup, blob FROM commits").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(self.path, exc) from None
+        for lookup, blob in rows:
+            commit = by_lookup.get(lookup)
+            if commit is None:
+                continue
+            try:
+                record = self._open(blob, "commit", lookup)
+            except crypto.DecryptError:
+                continue  # a tampered row only costs a rescan
+            if record.get("commit") == commit and record.get("rules_version") == scanner_version:
+                clean.add(commit)
+        return clean
+
+    # -- reading ----------------------------------------------------------------------
+
+    def history(self, limit: int = 20) -> list[ScanRecord]:
+        try:
+            rows = self.conn.execute("SELECT id, seq, blob FROM scans ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+            out = []
+            for scan_id, seq, blob in rows:
+                data = self._open(blob, "scan", scan_id)
+                frows = self.conn.execute("SELECT id, blob FROM findings WHERE scan_id = ?", (scan_id,)).fetchall()
+                findings = tuple(self._open(b, "finding", f"{scan_id}/{fid}") for fid, b in frows)
+                out.append(ScanRecord(scan_id, seq, data, findings))
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(self.path, exc) from None
+        return out
+
+    # -- rotation ---------------------------------------------------------------------
+
+    def reencrypt(self) -> int:
+        """Re-seal every row with the active key, in one transaction (all or nothing)."""
+        n = 0
+        with self._write() as db:
+            for scan_id, blob in db.execute("SELECT id, blob FROM scans").fetchall():
+                obj = self._open(blob, "scan", scan_id)
+                db.execute("UPDATE scans SET blob = ? WHERE id = ?", (self._seal(obj, "scan", scan_id), scan_id))
+                n += 1
+            for fid, scan_id, blob in db.execute("SELECT id, scan_id, blob FROM findings").fetchall():
+                name = f"{scan_id}/{fid}"
+                obj = self._open(blob, "finding", name)
+                db.execute("UPDATE findings SET blob = ? WHERE id = ?", (self._seal(obj, "finding", name), fid))
+                n += 1
+            rows = db.execute("SELECT lookup, blob FROM commits").fetchall()
+            db.execute("DELETE FROM commits")
+            for lookup, blob in rows:
+                try:
+                    obj = self._open(blob, "commit", lookup)
+                except crypto.DecryptError:
+                    continue  # a tampered cache row: dropping it only costs a rescan
+                new = self._lookup(obj["commit"], obj["rules_version"])
+                db.execute("INSERT OR REPLACE INTO commits VALUES (?, ?)", (new, self._seal(obj, "commit", new)))
+                n += 1
+        return n
+
+
+def _finding_record(f: Finding) -> dict[str, Any]:
+    loc = f.location
+    commit = None
+    if loc.commit is not None:
+        c = loc.commit
+        commit = {"id": c.id, "author": c.author, "email": c.email, "date": c.date}
+    return {
+        "rule_id": f.rule_id,
+        "severity": f.severity.label,
+        "path": loc.path,
+        "line": loc.line,
+        "column": loc.column,
+        "fingerprint": f.fingerprint,
+        "commit": commit,
+    }
