@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -23,8 +24,21 @@ def find_config(start: Path | None = None) -> Path | None:
     return None
 
 
-def make_scanner(config: Config | None = None, rules_dir: Path | None = None) -> Scanner:
-    config = config if config is not None else load_config(find_config())
+def find_root(start: Path | None = None) -> Path | None:
+    """The top of the enclosing work tree (the directory holding `.git`)."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+def make_scanner(config: Config | None = None, rules_dir: Path | None = None, start: Path | None = None) -> Scanner:
+    config = config if config is not None else load_config(find_config(start))
+    if not config.root:
+        root = find_root(start)
+        if root is not None:
+            config = dataclasses.replace(config, root=str(root))
     return Scanner(config.build_ruleset(rules_dir), config)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,29 @@ TOP_KEYS = frozenset(
         "regex-timeout",
         "fingerprint-salt",
         "default-rules",
+        "baseline",
+        "inline-markers",
+        "test-paths",
+        "decode-depth",
     }
+)
+MARKERS = {"sentra": "sentra:allow", "gitleaks": "gitleaks:allow", "detect-secrets": "pragma: allowlist secret"}
+DEFAULT_TEST_PATHS = (
+    "test/**",
+    "tests/**",
+    "**/test/**",
+    "**/tests/**",
+    "**/__tests__/**",
+    "**/spec/**",
+    "**/fixtures/**",
+    "**/testdata/**",
+    "*_test.go",
+    "test_*.py",
+    "*_test.py",
+    "*.test.js",
+    "*.test.ts",
+    "*.spec.js",
+    "*.spec.ts",
 )
 ALLOW_KEYS = frozenset({"paths", "regexes", "fingerprints"})
 DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024
@@ -49,6 +71,11 @@ class Config:
     default_rules: bool = True
     source: str = ""
     warnings: tuple[str, ...] = ()
+    baseline: str | None = None  # path relative to `root`
+    inline_markers: tuple[str, ...] = ("sentra",)
+    test_paths: tuple[str, ...] = DEFAULT_TEST_PATHS
+    decode_depth: int = 2
+    root: str = ""  # the directory holding the config (the repository's top)
 
     def build_ruleset(self, rules_dir: Path | None = None) -> RuleSet:
         base = list(RuleSet.load(rules_dir).rules) if self.default_rules or rules_dir else []
@@ -121,7 +148,23 @@ def _parse(data: Any, source: str) -> Config:
     default_rules = data.get("default-rules", True)
     if not isinstance(default_rules, bool):
         raise ConfigError("must be true or false", source=source, key="default-rules")
+    baseline = data.get("baseline")
+    if baseline is not None and (not isinstance(baseline, str) or not baseline):
+        raise ConfigError("must be a path", source=source, key="baseline")
+    markers = _str_list(data.get("inline-markers", ["sentra"]), source, "inline-markers")
+    for marker in markers:
+        if marker not in MARKERS:
+            raise ConfigError(
+                f"unknown marker {marker!r} (known: {', '.join(MARKERS)})", source=source, key="inline-markers"
+            )
+    depth = data.get("decode-depth", 2)
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= 3:
+        raise ConfigError("must be 0 (off) to 3", source=source, key="decode-depth")
     return Config(
+        baseline=baseline,
+        inline_markers=markers,
+        test_paths=_str_list(data.get("test-paths", list(DEFAULT_TEST_PATHS)), source, "test-paths"),
+        decode_depth=depth,
         extra_rules=extra,
         disabled=frozenset(_str_list(data.get("disable", []), source, "disable")),
         overrides=dict(overrides),
@@ -155,6 +198,7 @@ def load_config(path: Path | None, *, warn: bool = True) -> Config:
         return Config()
     source = path.name
     config = _parse(yamlcache.load(path, CONFIG_TAG, _validate, source=source), source)
+    config = replace(config, root=str(path.parent))
     if warn:
         for w in config.warnings:
             print(f"warning: {w}", file=sys.stderr)

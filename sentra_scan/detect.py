@@ -12,13 +12,14 @@ from sentra_scan.validators import VALIDATORS, shannon_entropy
 
 
 class Detector:
-    def __init__(self, ruleset: RuleSet, *, regex_timeout: float = 1.0) -> None:
+    def __init__(self, ruleset: RuleSet, *, regex_timeout: float = 1.0, decode_depth: int = 2) -> None:
         self.ruleset = ruleset
+        self.decode_depth = decode_depth
         self.regex_timeout = regex_timeout
         self._paths: dict[int, tuple[PathMatcher, PathMatcher]] = {}
         self.rules_run: set[int] = set()
 
-    def _path_ok(self, i: int, path: str) -> bool:
+    def path_ok(self, i: int, path: str) -> bool:
         matchers = self._paths.get(i)
         if matchers is None:
             rule = self.ruleset.rules[i]
@@ -29,7 +30,29 @@ class Detector:
             return False
         return not exclude.matches(path)
 
-    def detect(self, fragment: Fragment) -> tuple[list[Candidate], list[Skipped]]:
+    def detect(self, fragment: Fragment, depth: int = 0) -> tuple[list[Candidate], list[Skipped]]:
+        found, skipped = self._detect_plain(fragment)
+        if depth < self.decode_depth:
+            self._detect_decoded(fragment, depth, found, skipped)
+        return found, skipped
+
+    def _detect_decoded(self, fragment: Fragment, depth: int, found: list[Candidate], skipped: list[Skipped]) -> None:
+        """Scan what encoded tokens decode to; report at the token's place."""
+        from sentra_scan.decode import decoded_tokens
+
+        for dec in decoded_tokens(fragment.lines):
+            lines = tuple(dec.text.split("\n"))
+            number = fragment.line_numbers[dec.line_index]
+            inner = Fragment(fragment.path, lines, (number,) * len(lines), fragment.commit, fragment.blob_id)
+            cands, skips = self.detect(inner, depth + 1)
+            skipped.extend(skips)
+            line_text = fragment.lines[dec.line_index]
+            for c in cands:
+                loc = Location(fragment.path, number, dec.start + 1, dec.end + 1, fragment.commit)
+                encoding = dec.encoding if not c.encoding else f"{c.encoding} in {dec.encoding}"
+                found.append(Candidate(c.rule_id, c.secret, loc, line_text, c.match_text, encoding))
+
+    def _detect_plain(self, fragment: Fragment) -> tuple[list[Candidate], list[Skipped]]:
         text = fragment.text
         selected = self.ruleset.select(text.lower())
         if not selected:
@@ -40,7 +63,7 @@ class Detector:
         found: list[Candidate] = []
         skipped: list[Skipped] = []
         for i in selected:
-            if not self._path_ok(i, fragment.path):
+            if not self.path_ok(i, fragment.path):
                 continue
             self.rules_run.add(i)
             try:

@@ -11,7 +11,7 @@ import hmac
 import re
 from typing import TYPE_CHECKING
 
-from sentra_scan.model import Candidate, Finding
+from sentra_scan.model import Candidate, Finding, Severity
 from sentra_scan.pathglob import PathMatcher
 from sentra_scan.ruleset import RuleSet
 from sentra_scan.validators import CHECKSUMS
@@ -19,6 +19,7 @@ from sentra_scan.validators import CHECKSUMS
 if TYPE_CHECKING:
     import regex
 
+    from sentra_scan.baseline import Baseline
     from sentra_scan.config import Config
 
 INLINE_MARKER = re.compile(r"sentra:allow(?:[ \t]+([a-z0-9][a-z0-9-]*(?:[ \t]*,[ \t]*[a-z0-9][a-z0-9-]*)*))?")
@@ -58,6 +59,16 @@ def inline_allows(line: str, rule_id: str) -> bool:
     return False
 
 
+def foreign_marker(line: str, markers: tuple[str, ...]) -> str | None:
+    """Other tools' allow comments, honoured when the config lists them."""
+    from sentra_scan.config import MARKERS
+
+    for name in markers:
+        if name != "sentra" and MARKERS[name] in line:
+            return MARKERS[name]
+    return None
+
+
 class FilterChain:
     def __init__(self, ruleset: RuleSet, config: Config) -> None:
         self.ruleset = ruleset
@@ -65,6 +76,8 @@ class FilterChain:
         self._index = {r.id: i for i, r in enumerate(ruleset.rules)}
         self._paths = PathMatcher(config.allow_paths)
         self._regexes: list[regex.Pattern[str]] | None = None
+        self._test_paths = PathMatcher(config.test_paths)
+        self.baseline = _load_baseline(config)
 
     def path_allowed(self, path: str) -> bool:
         """Stage one: a path the config allows is never read."""
@@ -89,10 +102,17 @@ class FilterChain:
         for pat in self._config_regexes():
             if pat.search(value):
                 return f"allow.regexes {pat.pattern!r}"
-        if inline_allows(cand.line_text, cand.rule_id):
+        if "sentra" in self.config.inline_markers and inline_allows(cand.line_text, cand.rule_id):
             return "inline sentra:allow"
+        marker = foreign_marker(cand.line_text, self.config.inline_markers)
+        if marker:
+            return f"inline {marker}"
         if fp in self.config.allow_fingerprints:
             return "allow.fingerprints"
+        if self.baseline is not None:
+            entry = self.baseline.match(fp)
+            if entry is not None:
+                return "baseline" + (f" ({entry.reason})" if entry.reason else "")
         return None
 
     def to_finding(self, cand: Candidate) -> Finding:
@@ -101,10 +121,16 @@ class FilterChain:
         reason = self.why_suppressed(cand, fp)
         env = rule.env or "an environment variable"
         hint = f"move it to {env} or the Sentra store; if it is not a secret, add 'sentra:allow' to the line"
+        severity = rule.severity
+        if self._test_paths.matches(cand.location.path) and severity > Severity.LOW:
+            severity = Severity(severity - 1)  # a test fixture: lower, never hidden
+            hint = "in a test path (severity lowered); " + hint
+        if cand.encoding:
+            hint = f"found {cand.encoding}-encoded; " + hint
         return Finding(
             rule_id=rule.id,
             description=rule.description,
-            severity=rule.severity,
+            severity=severity,
             location=cand.location,
             fingerprint=fp,
             secret=cand.secret,
@@ -112,4 +138,20 @@ class FilterChain:
             hint=hint,
             env_name=rule.env,
             suppressed_by=reason,
+            encoding=cand.encoding,
         )
+
+
+def _load_baseline(config: Config) -> Baseline | None:
+    """The configured baseline, or `.sentra-baseline` beside the config when present."""
+    from pathlib import Path
+
+    from sentra_scan.baseline import DEFAULT_NAME, load
+
+    root = Path(config.root) if config.root else None
+    if config.baseline:
+        path = Path(config.baseline)
+        return load(path if path.is_absolute() or root is None else root / path)
+    if root is not None and (root / DEFAULT_NAME).is_file():
+        return load(root / DEFAULT_NAME)
+    return None

@@ -104,6 +104,7 @@ class Candidate:
     location: Location
     line_text: str
     match_text: str  # the whole regex match around the secret (kept in memory only)
+    encoding: str | None = None  # "base64", "percent": found inside an encoded token
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,6 +120,7 @@ class Finding:
     env_name: str | None = None
     suppressed_by: str | None = None  # set when reported with --show-suppressed
     occurrences: tuple[Location, ...] = ()  # other places the same secret appears (audits)
+    encoding: str | None = None  # found inside a base64 / percent-encoded token
 
     def masked_line(self, max_len: int = 160) -> str:
         """The source line with the secret masked, trimmed around it when long."""

@@ -35,7 +35,7 @@ class Scanner:
     def __init__(self, ruleset: RuleSet, config: Config) -> None:
         self.ruleset = ruleset
         self.config = config
-        self.detector = Detector(ruleset, regex_timeout=config.regex_timeout)
+        self.detector = Detector(ruleset, regex_timeout=config.regex_timeout, decode_depth=config.decode_depth)
         self.filters = FilterChain(ruleset, config)
 
     def scan(self, items: Iterable[Fragment | Skipped]) -> ScanResult:
