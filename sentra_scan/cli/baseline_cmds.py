@@ -141,3 +141,66 @@ def explain(where: str) -> int:
 def register(group: click.Group) -> None:
     group.add_command(baseline)
     group.add_command(explain)
+    group.add_command(import_)
+
+
+@click.group("import")
+def import_() -> None:
+    """Bring configuration and baselines from other scanners."""
+
+
+@import_.command("gitleaks")
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=Path(".sentra.yaml"))
+@click.option("--force", is_flag=True, help="Overwrite the output file.")
+def import_gitleaks(source: Path, output: Path, force: bool) -> int:
+    """Convert a gitleaks config (rules and allowlists) into .sentra.yaml ('-o -' prints it)."""
+    import yaml
+
+    from sentra_scan.config import load_config
+    from sentra_scan.migrate import import_gitleaks as convert
+
+    def go() -> int:
+        result = convert(source)
+        text = "# converted from " + source.name + " by 'sentra import gitleaks'\n"
+        text += yaml.safe_dump(result.config, sort_keys=False, allow_unicode=True)
+        for w in result.warnings:
+            click.echo(f"warning: {w}", err=True)
+        if str(output) == "-":
+            click.echo(text, nl=False)
+            return int(ExitCode.OK)
+        if output.exists() and not force:
+            raise UsageError(f"{output} exists", hint="use -o another.yaml and merge by hand, or --force")
+        output.write_text(text, encoding="utf-8")
+        load_config(output)  # validate what was written: patterns compile, keys known
+        click.echo(f"sentra: wrote {output} with {len(result.config.get('rules', []))} rules")
+        return int(ExitCode.OK)
+
+    return guarded(go)
+
+
+@import_.command("detect-secrets")
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--file", "path", type=click.Path(path_type=Path, dir_okay=False), help="Default: .sentra-baseline")
+def import_detect_secrets(source: Path, path: Path | None) -> int:
+    """Turn a detect-secrets baseline into a Sentra baseline: the findings of a scan now
+    whose secret detect-secrets had accepted (matched by its SHA-1 hashes)."""
+    from sentra_scan import baseline as bl
+    from sentra_scan.migrate import detect_secrets_hashes, matching_findings
+
+    def go() -> int:
+        scanner, root, target = _setup(path)
+        hashes = detect_secrets_hashes(source)
+        found = matching_findings(_current_findings(scanner, root, history=False), hashes)
+        old = bl.load(target) if target.exists() else bl.Baseline({})
+        entries = dict(old.entries)
+        for f in found:
+            entries.setdefault(f.fingerprint, bl.Entry(f.fingerprint, f.rule_id, None, "from detect-secrets"))
+        bl.Baseline(entries).save(target)
+        click.echo(
+            f"sentra: {len(found)} of {len(hashes)} detect-secrets entries matched a current finding; "
+            f"baseline {target} has {len(entries)} entries"
+        )
+        return int(ExitCode.OK)
+
+    return guarded(go)
