@@ -86,7 +86,11 @@ def deduplicate(result: ScanResult, *, all_occurrences: bool = False) -> ScanRes
     merged = []
     for group in groups.values():
         # Log order is newest first: on equal dates, the later one in the log is older.
-        first = min(enumerate(group), key=lambda pair: (_when(pair[1].location.commit), -pair[0]))[1]
+        # Without commits (files, staged changes) the first place found is kept.
+        first = min(
+            enumerate(group),
+            key=lambda pair: (_when(pair[1].location.commit), -pair[0] if pair[1].location.commit else pair[0]),
+        )[1]
         others = tuple(g.location for g in group if g is not first)
         merged.append(dataclasses.replace(first, occurrences=others))
     return dataclasses.replace(result, findings=tuple(merged))

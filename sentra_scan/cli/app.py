@@ -69,6 +69,7 @@ def _scanner(config_path: Path | None, rules_dir: Path | None) -> Scanner:
 @click.option("--rules-dir", type=click.Path(path_type=Path, file_okay=False), help="Use these rule files.")
 @click.option("--strict", is_flag=True, help="Exit 4 when something could not be fully scanned.")
 @click.option("--show-suppressed", is_flag=True, help="Also report what allowlists and markers hide.")
+@click.option("--all-occurrences", is_flag=True, help="One finding per place, not one per secret.")
 @click.option("--no-git-ignore", is_flag=True, help="In directories, read ignored files too.")
 @click.option("--stdin-name", default="<stdin>", help="Path to report for 'sentra scan -'.")
 @click.option("--verbose", "-v", is_flag=True, help="Tracebacks on errors.")
@@ -84,6 +85,7 @@ def scan(
     rules_dir: Path | None,
     strict: bool,
     show_suppressed: bool,
+    all_occurrences: bool,
     no_git_ignore: bool,
     stdin_name: str,
     verbose: bool,
@@ -118,6 +120,10 @@ def scan(
             result = api.scan_paths(list(paths) or [Path(".")], scanner, respect_gitignore=not no_git_ignore)
         if not show_suppressed:
             result = dataclasses.replace(result, suppressed=())
+        if not all_occurrences:
+            from sentra_scan.history import deduplicate
+
+            result = deduplicate(result)
         with _output(output) as out:
             color = fmt == "text" and output is None and use_color(sys.stdout)
             get_reporter(fmt, color=color, tool_version=__version__).write(result, out)
