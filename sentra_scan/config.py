@@ -31,8 +31,12 @@ TOP_KEYS = frozenset(
         "inline-markers",
         "test-paths",
         "decode-depth",
+        "store",
+        "environments",
+        "default-env",
     }
 )
+DEFAULT_ENVIRONMENTS = {"dev": ("dev/",), "staging": ("staging/",), "prod": ("prod/",)}
 MARKERS = {"sentra": "sentra:allow", "gitleaks": "gitleaks:allow", "detect-secrets": "pragma: allowlist secret"}
 DEFAULT_TEST_PATHS = (
     "test/**",
@@ -76,6 +80,9 @@ class Config:
     test_paths: tuple[str, ...] = DEFAULT_TEST_PATHS
     decode_depth: int = 2
     root: str = ""  # the directory holding the config (the repository's top)
+    store: str | None = None  # path of secrets.enc relative to `root`
+    environments: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_ENVIRONMENTS))
+    default_env: str = "dev"
 
     def build_ruleset(self, rules_dir: Path | None = None) -> RuleSet:
         base = list(RuleSet.load(rules_dir).rules) if self.default_rules or rules_dir else []
@@ -160,7 +167,19 @@ def _parse(data: Any, source: str) -> Config:
     depth = data.get("decode-depth", 2)
     if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= 3:
         raise ConfigError("must be 0 (off) to 3", source=source, key="decode-depth")
+    store = data.get("store")
+    if store is not None and (not isinstance(store, str) or not store):
+        raise ConfigError("must be a path", source=source, key="store")
+    environments = _environments(data.get("environments"), source)
+    default_env = data.get("default-env", "dev")
+    if not isinstance(default_env, str) or default_env not in environments:
+        raise ConfigError(
+            f"must name one of the environments ({', '.join(environments)})", source=source, key="default-env"
+        )
     return Config(
+        store=store,
+        environments=environments,
+        default_env=default_env,
         baseline=baseline,
         inline_markers=markers,
         test_paths=_str_list(data.get("test-paths", list(DEFAULT_TEST_PATHS)), source, "test-paths"),
@@ -178,6 +197,23 @@ def _parse(data: Any, source: str) -> Config:
         source=source,
         warnings=tuple(warnings),
     )
+
+
+def _environments(value: Any, source: str) -> dict[str, tuple[str, ...]]:
+    """`environments: {dev: [dev/], prod: [prod/]}`: which entry-path prefixes each may read."""
+    if value is None:
+        return dict(DEFAULT_ENVIRONMENTS)
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError("must map environment names to lists of path prefixes", source=source, key="environments")
+    out: dict[str, tuple[str, ...]] = {}
+    for name, prefixes in value.items():
+        key = f"environments.{name}"
+        items = _str_list(prefixes, source, key)
+        for p in items:
+            if not p.endswith("/"):
+                raise ConfigError(f"prefix {p!r} must end with '/'", source=source, key=key)
+        out[str(name)] = items
+    return out
 
 
 def _validate(data: Any, source: str) -> None:

@@ -120,7 +120,9 @@ class FilterChain:
         fp = fingerprint(rule.id, cand.secret.reveal(), self.config.fingerprint_salt)
         reason = self.why_suppressed(cand, fp)
         env = rule.env or "an environment variable"
-        hint = f"move it to {env} or the Sentra store; if it is not a secret, add 'sentra:allow' to the line"
+        hint = rule.hint or (
+            f"move it to {env} or the Sentra store; if it is not a secret, add 'sentra:allow' to the line"
+        )
         severity = rule.severity
         if self._test_paths.matches(cand.location.path) and severity > Severity.LOW:
             severity = Severity(severity - 1)  # a test fixture: lower, never hidden

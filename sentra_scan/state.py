@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,18 @@ def try_open_state(repo: Path | None = None) -> State | None:
         return None
 
 
-def rotate(state: State) -> dict[str, Any]:
-    """A new data key and everything re-encrypted. Crash-safe at every step: the key file
-    keeps every key that some ciphertext on disk still needs."""
+def rotate(state: State, store_paths: Iterable[Path] = (), actor: str = "") -> dict[str, Any]:
+    """A new data key and everything re-encrypted (ledger and secret stores). Crash-safe at
+    every step: the key file keeps every key that some ciphertext on disk still needs until
+    nothing does; each file is replaced atomically."""
+    from sentra_scan.store import Store
+
     old = state.keys.active_id
     new = state.keys.add_key()
     rows = state.ledger.reencrypt()
+    entries = 0
+    for path in store_paths:
+        if path.exists():
+            entries += Store.open(path, state.keys, actor=actor).reseal()
     state.keys.drop_inactive()
-    return {"old_key": old, "new_key": new, "rows": rows}
+    return {"old_key": old, "new_key": new, "rows": rows, "entries": entries}

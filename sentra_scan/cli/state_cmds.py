@@ -55,16 +55,22 @@ def key_status(as_json: bool) -> int:
 @key.command("rotate")
 def key_rotate() -> int:
     """A new data key; everything re-encrypted atomically (a crash leaves old or new, never neither)."""
+    from sentra_scan.api import find_config, find_root
+    from sentra_scan.config import load_config
     from sentra_scan.state import open_state, rotate
+    from sentra_scan.storeops import actor, store_path
 
     def go() -> int:
         state = open_state(create=False)
+        root = find_root()
+        stores = [store_path(load_config(find_config(root)), root)] if root else []
         try:
-            out = rotate(state)
+            out = rotate(state, stores, actor(root) if root else "")
         finally:
             state.close()
         click.echo(
-            f"sentra: data key rotated ({out['old_key']} -> {out['new_key']}), {out['rows']} records re-encrypted"
+            f"sentra: data key rotated ({out['old_key']} -> {out['new_key']}), "
+            f"{out['rows']} ledger records and {out['entries']} store entries re-encrypted"
         )
         return int(ExitCode.OK)
 

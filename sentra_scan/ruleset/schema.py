@@ -27,6 +27,7 @@ RULE_KEYS = frozenset(
         "env",
         "examples",
         "generic",
+        "hint",
     }
 )
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -59,6 +60,7 @@ class Rule:
     env: str | None = None
     examples: Examples = Examples()
     generic: bool = False
+    hint: str | None = None  # replaces the default "move it to ..." advice
     source: str = ""
 
 
@@ -170,7 +172,11 @@ def parse_rule(raw: Any, source: str, *, require_examples: bool = True) -> Rule:
     generic = raw.get("generic", False)
     if not isinstance(generic, bool):
         raise ConfigError("must be true or false", source=source, rule=rid, key="generic")
+    hint = raw.get("hint")
+    if hint is not None and (not isinstance(hint, str) or not hint):
+        raise ConfigError("must be a non-empty string", source=source, rule=rid, key="hint")
     return Rule(
+        hint=hint,
         id=rid,
         description=desc,
         severity=severity,
@@ -235,6 +241,8 @@ def rule_to_raw(rule: Rule) -> dict[str, Any]:
         raw["allow"] = list(rule.allow)
     if rule.env:
         raw["env"] = rule.env
+    if rule.hint:
+        raw["hint"] = rule.hint
     if rule.examples.match or rule.examples.no_match:
         raw["examples"] = {
             "match": [{"path": e.path, "text": e.text} for e in rule.examples.match],
