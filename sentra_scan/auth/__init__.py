@@ -1,0 +1,1 @@
+"""Identity: OAuth login, JWT verification against JWKS, token storage."""
