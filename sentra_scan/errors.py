@@ -15,6 +15,7 @@ class ExitCode(enum.IntEnum):
     INCOMPLETE = 4  # something was not fully scanned (strict mode)
     GIT = 5  # not a repository, bad revision, range that cannot be resolved
     KEY = 6  # no usable key source, wrong key, tampered data
+    REMOTE = 7  # server refused or unreachable, write conflict
     INTERNAL = 70
 
 
@@ -77,3 +78,9 @@ class KeyStateError(SentraError):
     """No usable key source, a wrong key, or encrypted state that fails to open."""
 
     exit_code = ExitCode.KEY
+
+
+class RemoteError(SentraError):
+    """The server refused a request, was unreachable, or a write conflicted."""
+
+    exit_code = ExitCode.REMOTE

@@ -122,6 +122,9 @@ class Store:
 
     # -- mutations (each audited) --------------------------------------------------------
 
+    def log_action(self, action: str, path: str) -> None:
+        self._log(action, path)
+
     def _log(self, action: str, path: str) -> None:
         secure_dir(self.path.parent)
         if self.anchor is not None:  # refuse to extend a log that no longer matches the store

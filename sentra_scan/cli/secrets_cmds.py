@@ -192,3 +192,59 @@ def register(group: click.Group) -> None:
     group.add_command(secrets)
     group.add_command(run)
     group.add_command(inject)
+
+
+def _sync(direction: str, env: str | None, server: str | None, project: str, ca: Path | None) -> int:
+    from sentra_scan import upload
+    from sentra_scan.storeops import env_prefixes, open_store
+
+    def go() -> int:
+        state, store, config = open_store(create=False)
+        try:
+            context = env or config.default_env
+            prefixes = env_prefixes(config, context)
+            remote = upload.Remote(
+                upload.require_server(server),
+                project,
+                context,
+                auth_header=upload.auth_header(),
+                verify=str(ca) if ca else True,
+            )
+            report = (upload.push if direction == "push" else upload.pull)(store, remote, prefixes)
+        finally:
+            state.close()
+        done = report.pushed if direction == "push" else report.pulled
+        click.echo(f"sentra: {direction}: {len(done)} entries, {len(report.unchanged)} unchanged")
+        for path in report.conflicts:
+            click.echo(f"conflict: {path}: the server and this store both changed it; nothing overwritten", err=True)
+        return int(ExitCode.REMOTE if report.conflicts else ExitCode.OK)
+
+    return guarded(go)
+
+
+_sync_options = [
+    click.option("--env", "env", default=None, help="Only this environment's entries (and its context header)."),
+    click.option("--server", default=None, help="The Sentra server URL (or SENTRA_SERVER)."),
+    click.option("--project", required=True, help="The project on the server."),
+    click.option("--ca", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Pin this CA bundle."),
+]
+
+
+def _with_sync_options(fn: Callable[..., int]) -> Callable[..., int]:
+    for option in reversed(_sync_options):
+        fn = option(fn)
+    return fn
+
+
+@secrets.command("push")
+@_with_sync_options
+def secrets_push(env: str | None, server: str | None, project: str, ca: Path | None) -> int:
+    """Upload this environment's entries (ciphertext only) to the server."""
+    return _sync("push", env, server, project, ca)
+
+
+@secrets.command("pull")
+@_with_sync_options
+def secrets_pull(env: str | None, server: str | None, project: str, ca: Path | None) -> int:
+    """Download entries (ciphertext, verified with this store's keys) from the server."""
+    return _sync("pull", env, server, project, ca)

@@ -1,0 +1,1 @@
+"""`sentra serve` (the optional `server` extra): ciphertext storage for teams."""

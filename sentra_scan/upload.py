@@ -1,0 +1,171 @@
+"""`sentra secrets push|pull`: ciphertext and non-secret metadata only, never a key or a
+plaintext value, with the session's bearer token (or a machine API key). Each entry's
+server version is remembered in `.sentra/sync.json`; a newer version on the server is a
+conflict that is reported, never overwritten."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from sentra_scan.errors import RemoteError, UsageError
+from sentra_scan.store import Store
+
+SYNC_FILE = "sync.json"
+
+
+@dataclass
+class SyncReport:
+    pushed: list[str] = field(default_factory=list)
+    pulled: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+class Remote:
+    def __init__(self, base_url: str, project: str, context: str, *, auth_header: str, verify: Any = True) -> None:
+        import httpx
+
+        from sentra_scan.auth.verify import check_url
+
+        check_url(base_url, allow_http_loopback=os.environ.get("SENTRA_ALLOW_HTTP_LOOPBACK") == "1")
+        self.project = project
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/") + f"/api/v1/projects/{quote(project)}",
+            headers={"Authorization": auth_header, "X-Sentra-Context": context},
+            timeout=20.0,
+            verify=verify,
+        )
+
+    def _call(self, method: str, url: str, **kw: Any) -> Any:
+        import httpx
+
+        try:
+            resp = self.client.request(method, url, **kw)
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"cannot reach the server: {type(exc).__name__}: {exc}") from None
+        return resp
+
+    def list(self) -> dict[str, int]:
+        resp = self._call("GET", "/secrets")
+        _check(resp)
+        return {e["path"]: int(e["version"]) for e in resp.json()["entries"]}
+
+    def get(self, path: str) -> dict[str, Any]:
+        resp = self._call("GET", f"/secrets/{quote(path)}")
+        _check(resp)
+        data: dict[str, Any] = resp.json()
+        return data
+
+    def put(self, path: str, ciphertext: str, version: int, meta: dict[str, Any]) -> int | None:
+        resp = self._call(
+            "PUT", f"/secrets/{quote(path)}", json={"ciphertext": ciphertext, "version": version, "meta": meta}
+        )
+        if resp.status_code == 409:
+            return None
+        _check(resp)
+        return int(resp.json()["version"])
+
+
+def _check(resp: Any) -> None:
+    if resp.status_code >= 400:
+        try:
+            detail = resp.json().get("error", "")
+        except ValueError:
+            detail = ""
+        raise RemoteError(f"server refused: HTTP {resp.status_code} {detail}".rstrip())
+
+
+def auth_header() -> str:
+    key = os.environ.get("SENTRA_API_KEY")
+    if key:
+        return f"ApiKey {key}"
+    from sentra_scan.auth.session import current
+
+    _provider, tokens = current()
+    return f"Bearer {tokens.access_token}"
+
+
+def _load_sync(store: Store) -> dict[str, int]:
+    path = store.path.with_name(SYNC_FILE)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(k): int(v) for k, v in data.get("versions", {}).items()}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_sync(store: Store, versions: dict[str, int]) -> None:
+    from sentra_scan.keys import write_private
+
+    doc = {"format": 1, "versions": dict(sorted(versions.items()))}
+    write_private(store.path.with_name(SYNC_FILE), json.dumps(doc, indent=2).encode())
+
+
+def push(store: Store, remote: Remote, prefixes: tuple[str, ...]) -> SyncReport:
+    report = SyncReport()
+    versions = _load_sync(store)
+    server = remote.list()
+    meta = {"store_id": store.keys.store_id, "format": 1}
+    for path in store.names():
+        if not path.startswith(prefixes):
+            continue
+        blob = base64.b64encode(store.sealed[path]).decode()
+        known = versions.get(path, 0)
+        if server.get(path, 0) != known:
+            report.conflicts.append(path)
+            continue
+        if known and remote.get(path)["ciphertext"] == blob:
+            report.unchanged.append(path)
+            continue
+        new = remote.put(path, blob, known, meta)
+        if new is None:
+            report.conflicts.append(path)
+            continue
+        versions[path] = new
+        report.pushed.append(path)
+    _save_sync(store, versions)
+    return report
+
+
+def pull(store: Store, remote: Remote, prefixes: tuple[str, ...]) -> SyncReport:
+    """Entries from the server into the local store: each must open with this store's
+    keys (it is verified before it is accepted); a local change not yet pushed is kept
+    and reported as a conflict."""
+    report = SyncReport()
+    versions = _load_sync(store)
+    for path, version in sorted(remote.list().items()):
+        if not path.startswith(prefixes):
+            continue
+        if versions.get(path) == version:
+            report.unchanged.append(path)
+            continue
+        entry = remote.get(path)
+        try:
+            blob = base64.b64decode(entry["ciphertext"], validate=True)
+        except ValueError:
+            raise RemoteError(f"{path}: the server returned malformed ciphertext") from None
+        local = store.sealed.get(path)
+        if local is not None and path not in versions:
+            report.conflicts.append(path)
+            continue
+        store.keys.open(blob, purpose="store-entry", name=f"{store.keys.store_id}/{path}")  # verify first
+        store.sealed[path] = blob
+        store.log_action("pull", path)
+        versions[path] = version
+        report.pulled.append(path)
+    if report.pulled:
+        store.save()
+    _save_sync(store, versions)
+    return report
+
+
+def require_server(url: str | None) -> str:
+    url = url or os.environ.get("SENTRA_SERVER")
+    if not url:
+        raise UsageError("no server", hint="pass --server URL or set SENTRA_SERVER")
+    return url
