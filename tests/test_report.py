@@ -42,6 +42,18 @@ def canaries() -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="module")
+def rule_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rule-cache")
+
+
+@pytest.fixture(autouse=True)
+def shared_rule_cache(hermetic_env: Path, rule_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This module's tests share the parsed-rules cache (keyed on content, so sharing is
+    safe): a cold cache costs every CLI run about a second."""
+    monkeypatch.setenv("SENTRA_CACHE_DIR", str(rule_cache))
+
+
 @pytest.fixture
 def fixed_scan(repo: Repo) -> Repo:
     c = canaries()

@@ -16,7 +16,7 @@ from tests.helpers import REPO_ROOT, sentra
 
 RULESET = Config().build_ruleset()
 RULES = list(RULESET.rules)
-KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")
+KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 

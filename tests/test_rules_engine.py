@@ -144,7 +144,8 @@ def test_only_selected_default_rules_are_compiled() -> None:
     text = canary_github_token("lazy")
     result = scanner.scan([fragment(text)])
     assert "github-pat" in {f.rule_id for f in result.findings}
-    assert set(ruleset._compiled) == set(ruleset.select(text.lower()))
+    # Selected by a keyword, and not excluded by its paths: only those are ever compiled.
+    assert set(ruleset._compiled) <= set(ruleset.select(text.lower()))
     assert index_of(ruleset, "github-pat") in ruleset._compiled
     if len(ruleset) > 1:
         assert len(ruleset._compiled) < len(ruleset)
