@@ -76,8 +76,8 @@ class Fragment:
     """Text with its origin. `lines[i]` sits at line `line_numbers[i]` of the new file."""
 
     path: str
-    lines: tuple[str, ...]
-    line_numbers: tuple[int, ...]
+    lines: tuple[str, ...] = field(repr=False)
+    line_numbers: tuple[int, ...] = field(repr=False)
     commit: CommitInfo | None = None
     blob_id: str | None = None
 
@@ -102,8 +102,8 @@ class Candidate:
     rule_id: str
     secret: Secret
     location: Location
-    line_text: str
-    match_text: str  # the whole regex match around the secret (kept in memory only)
+    line_text: str = field(repr=False)  # holds the secret: never in a repr
+    match_text: str = field(repr=False)  # the whole regex match around the secret (kept in memory only)
     encoding: str | None = None  # "base64", "percent": found inside an encoded token
 
 
@@ -115,7 +115,7 @@ class Finding:
     location: Location
     fingerprint: str
     secret: Secret
-    line_text: str
+    line_text: str = field(repr=False)  # holds the secret: never in a repr
     hint: str = ""
     env_name: str | None = None
     suppressed_by: str | None = None  # set when reported with --show-suppressed

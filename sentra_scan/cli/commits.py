@@ -60,7 +60,11 @@ def write_report(result: ScanResult, fmt: str, output: Path | None, *, show_supp
     if output is None:
         reporter.write(result, sys.stdout)
     else:
-        with open(output, "w", encoding="utf-8") as fh:
+        try:
+            fh = open(output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+        with fh:
             reporter.write(result, fh)
     if fmt != "text" or output is not None:
         for s in result.skipped:
@@ -71,16 +75,16 @@ def write_report(result: ScanResult, fmt: str, output: Path | None, *, show_supp
 def github_annotations(result: ScanResult) -> None:
     """Workflow commands so findings show on the PR's diff."""
 
-    def esc(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").replace(",", "%2C")
+    def data(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def prop(text: str) -> str:
+        return data(text).replace(":", "%3A").replace(",", "%2C")
 
     for f in result.findings:
         loc = f.location
         msg = f"{f.description} ({f.secret.redacted()}). {f.hint}"
-        print(
-            f"::error file={esc(loc.path)},line={loc.line},col={loc.column},title={esc(f.rule_id)}::"
-            f"{msg.replace('%', '%25').replace(chr(10), '%0A')}"
-        )
+        print(f"::error file={prop(loc.path)},line={loc.line},col={loc.column},title={prop(f.rule_id)}::{data(msg)}")
 
 
 def run_history(
@@ -231,7 +235,9 @@ def ci(
         result = deduplicate(scan.result)
         write_report(result, fmt, output, show_suppressed=show_suppressed)
         on_github = os.environ.get("GITHUB_ACTIONS") == "true"
-        if annotations or (annotations is None and on_github):
+        # By default not into a JSON or SARIF report on stdout: it must stay parseable.
+        report_on_stdout = fmt != "text" and output is None
+        if annotations or (annotations is None and on_github and not report_on_stdout):
             github_annotations(result)
         print(f"sentra: {scan.stats.commits} commits scanned, {len(result.findings)} secrets", file=sys.stderr)
         return int(exit_code_for(result, strict=strict))
