@@ -179,7 +179,17 @@ def copy_checkout(dest: Path) -> Path:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, target)
-    repo = init_repo(dest)
-    repo.git("add", "-A")
-    repo.commit("snapshot of the checkout")
+    run(["git", "init", "-q", "-b", "main", str(dest)])
+    # Self-contained identity and config: session fixtures run before the hermetic env is set.
+    env = {
+        **os.environ,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_AUTHOR_NAME": "Test Author",
+        "GIT_AUTHOR_EMAIL": "author@example.test",
+        "GIT_COMMITTER_NAME": "Test Committer",
+        "GIT_COMMITTER_EMAIL": "committer@example.test",
+    }
+    run(["git", "add", "-A"], dest, env=env)
+    run(["git", "commit", "-q", "--no-verify", "-m", "snapshot of the checkout"], dest, env=env)
     return dest

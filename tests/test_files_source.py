@@ -20,8 +20,10 @@ from tests.helpers import (
 TOKEN = canary_github_token("files")
 OTHER = canary_github_token("files-other")
 IGNORED = canary_github_token("files-ignored")
+BUILT = canary_github_token("files-build")
 HIDDEN = canary_github_token("files-dot-git")
-ALL = (TOKEN, OTHER, IGNORED, HIDDEN)
+NAMED = [canary_github_token(f"files-name-{i}") for i in range(3)]
+ALL = (TOKEN, OTHER, IGNORED, BUILT, HIDDEN, *NAMED)
 
 
 def scan(args: list[str], cwd: Path, *, input: bytes | None = None) -> tuple[int, dict[str, Any]]:
@@ -122,7 +124,7 @@ def project(repo: Repo) -> Repo:
     )
     repo.write("untracked.py", f'x = 1\nOTHER = "{OTHER}"\n')  # untracked, not ignored: scanned
     repo.write("local.env", f"TOKEN={IGNORED}\n")
-    repo.write("build/out.js", f'var t = "{IGNORED}";\n')
+    repo.write("build/out.js", f'var t = "{BUILT}";\n')
     repo.write(".git/canary", f"{HIDDEN}\n")
     return repo
 
@@ -171,8 +173,8 @@ def test_submodule_and_symlinks_in_a_git_directory(project: Repo, tmp_path: Path
 
 def test_unusual_file_names(repo: Repo) -> None:
     names = ["dir with spaces/my file.py", "données/café 日本.py", 'odd/we"ird\tname.py']
-    for name in names:
-        repo.write(name, f'x = 1\nt = "{TOKEN}"\n')
+    for name, token in zip(names, NAMED, strict=True):  # one secret each: a repeated one is reported once
+        repo.write(name, f'x = 1\nt = "{token}"\n')
     code, doc = scan(["."], repo.path)
     assert code == 1
     assert where(doc) == sorted((name, 2) for name in names)
