@@ -9,7 +9,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from sentra_scan.errors import RemoteError, UsageError
@@ -24,6 +24,12 @@ class SyncReport:
     pulled: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+
+
+class Peer(Protocol):
+    def list(self) -> dict[str, int]: ...
+    def get(self, path: str) -> dict[str, Any]: ...
+    def put(self, path: str, ciphertext: str, version: int, meta: dict[str, Any]) -> int | None: ...
 
 
 class Remote:
@@ -106,7 +112,7 @@ def _save_sync(store: Store, versions: dict[str, int]) -> None:
     write_private(store.path.with_name(SYNC_FILE), json.dumps(doc, indent=2).encode())
 
 
-def push(store: Store, remote: Remote, prefixes: tuple[str, ...]) -> SyncReport:
+def push(store: Store, remote: Peer, prefixes: tuple[str, ...]) -> SyncReport:
     report = SyncReport()
     versions = _load_sync(store)
     server = remote.list()
@@ -132,7 +138,7 @@ def push(store: Store, remote: Remote, prefixes: tuple[str, ...]) -> SyncReport:
     return report
 
 
-def pull(store: Store, remote: Remote, prefixes: tuple[str, ...]) -> SyncReport:
+def pull(store: Store, remote: Peer, prefixes: tuple[str, ...]) -> SyncReport:
     """Entries from the server into the local store: each must open with this store's
     keys (it is verified before it is accepted); a local change not yet pushed is kept
     and reported as a conflict."""

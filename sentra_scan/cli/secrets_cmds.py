@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -194,7 +195,31 @@ def register(group: click.Group) -> None:
     group.add_command(inject)
 
 
-def _sync(direction: str, env: str | None, server: str | None, project: str, ca: Path | None) -> int:
+def _peer(url: str, project: str, context: str, ca: Path | None, vault_role: str, vault_mount: str) -> Any:
+    from sentra_scan import upload
+
+    verify: Any = str(ca) if ca else True
+    if url.startswith("vault://"):
+        from sentra_scan.auth.session import current
+        from sentra_scan.vault import VaultBackend, VaultClient, VaultRemote, parse_target
+
+        target = parse_target(url)
+        client = VaultClient(target.address, verify=verify)
+        _provider, tokens = current()
+        client.login_jwt(vault_role, tokens.access_token, mount=vault_mount)
+        return VaultRemote(VaultBackend(client, target.mount, target.prefix), project)
+    return upload.Remote(url, project, context, auth_header=upload.auth_header(), verify=verify)
+
+
+def _sync(
+    direction: str,
+    env: str | None,
+    server: str | None,
+    project: str,
+    ca: Path | None,
+    vault_role: str = "sentra",
+    vault_mount: str = "jwt",
+) -> int:
     from sentra_scan import upload
     from sentra_scan.storeops import env_prefixes, open_store
 
@@ -203,13 +228,8 @@ def _sync(direction: str, env: str | None, server: str | None, project: str, ca:
         try:
             context = env or config.default_env
             prefixes = env_prefixes(config, context)
-            remote = upload.Remote(
-                upload.require_server(server),
-                project,
-                context,
-                auth_header=upload.auth_header(),
-                verify=str(ca) if ca else True,
-            )
+            url = upload.require_server(server)
+            remote = _peer(url, project, context, ca, vault_role, vault_mount)
             report = (upload.push if direction == "push" else upload.pull)(store, remote, prefixes)
         finally:
             state.close()
@@ -224,9 +244,13 @@ def _sync(direction: str, env: str | None, server: str | None, project: str, ca:
 
 _sync_options = [
     click.option("--env", "env", default=None, help="Only this environment's entries (and its context header)."),
-    click.option("--server", default=None, help="The Sentra server URL (or SENTRA_SERVER)."),
+    click.option(
+        "--server", "--to", "server", default=None, help="Server URL, or vault://HOST/MOUNT/PREFIX (or SENTRA_SERVER)."
+    ),
     click.option("--project", required=True, help="The project on the server."),
     click.option("--ca", type=click.Path(path_type=Path, dir_okay=False, exists=True), help="Pin this CA bundle."),
+    click.option("--vault-role", default="sentra", show_default=True, help="Vault JWT auth role."),
+    click.option("--vault-auth-mount", "vault_mount", default="jwt", show_default=True, help="Vault JWT auth mount."),
 ]
 
 
@@ -238,13 +262,17 @@ def _with_sync_options(fn: Callable[..., int]) -> Callable[..., int]:
 
 @secrets.command("push")
 @_with_sync_options
-def secrets_push(env: str | None, server: str | None, project: str, ca: Path | None) -> int:
-    """Upload this environment's entries (ciphertext only) to the server."""
-    return _sync("push", env, server, project, ca)
+def secrets_push(
+    env: str | None, server: str | None, project: str, ca: Path | None, vault_role: str, vault_mount: str
+) -> int:
+    """Upload this environment's entries (ciphertext only) to the server or Vault."""
+    return _sync("push", env, server, project, ca, vault_role, vault_mount)
 
 
 @secrets.command("pull")
 @_with_sync_options
-def secrets_pull(env: str | None, server: str | None, project: str, ca: Path | None) -> int:
-    """Download entries (ciphertext, verified with this store's keys) from the server."""
-    return _sync("pull", env, server, project, ca)
+def secrets_pull(
+    env: str | None, server: str | None, project: str, ca: Path | None, vault_role: str, vault_mount: str
+) -> int:
+    """Download entries (ciphertext, verified with this store's keys) from the server or Vault."""
+    return _sync("pull", env, server, project, ca, vault_role, vault_mount)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,18 @@ def load_server_state(path: Path, *, dev_overlay: bool = False) -> Any:
             prefix=str(storage.get("prefix", "sentra")),
             endpoint_url=storage.get("endpoint_url"),
         )
+    elif storage["kind"] == "vault":
+        from sentra_scan.vault import VaultBackend, VaultClient
+
+        token = os.environ.get("VAULT_TOKEN", "")
+        if not token:
+            raise ConfigError("the vault backend needs VAULT_TOKEN in the environment", source=source, key="storage")
+        client = VaultClient(
+            str(_req(storage, "address", source, "storage")), token=token, verify=storage.get("ca", True)
+        )
+        backend = VaultBackend(client, str(storage.get("mount", "secret")), str(storage.get("prefix", "sentra")))
     else:
-        raise ConfigError("must be dir or s3", source=source, key="storage.kind")
+        raise ConfigError("must be dir, s3 or vault", source=source, key="storage.kind")
     members: dict[str, dict[str, str]] = {}
     for sub, projects in (data.get("members") or {}).items():
         for project, role in (projects or {}).items():
