@@ -154,3 +154,22 @@ def history(limit: int, as_json: bool) -> int:
 def register(group: click.Group) -> None:
     group.add_command(key)
     group.add_command(history)
+    group.add_command(doctor)
+
+
+@click.command()
+def doctor() -> int:
+    """Check this machine and repository (key source, credential store, hooks, formats, server)."""
+    from sentra_scan.doctor import run_checks
+
+    def go() -> int:
+        checks = run_checks()
+        for c in checks:
+            mark = "ok  " if c.ok else ("warn" if c.optional else "FAIL")
+            click.echo(f"[{mark}] {c.name}: {c.detail}")
+            if not c.ok and c.fix:
+                click.echo(f"       fix: {c.fix}")
+        failed = [c for c in checks if not c.ok and not c.optional]
+        return int(ExitCode.CONFIG if failed else ExitCode.OK)
+
+    return guarded(go)
