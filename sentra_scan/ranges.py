@@ -97,12 +97,29 @@ def pre_push(stdin: str, remote: str | None, repo: Path | None) -> Target:
         known_remote = not _is_zero(u.remote_sha) and bool(
             git(["cat-file", "-t", u.remote_sha], repo, check=False).strip() == "commit"
         )
-        # A new branch, or a force push over commits we don't have: everything not
-        # already on one of the remote's tracking refs.
+        # What the remote ref lacks, less what the remote already has on its other refs
+        # (as far as its tracking refs tell): a new branch, a force push over commits we
+        # don't have, a branch that merged the remote's main.
         remotes = f"--remotes={remote}" if remote else "--remotes"
-        exclude = [f"^{u.remote_sha}"] if known_remote else ["--not", remotes]
+        exclude = [f"^{u.remote_sha}"] if known_remote else []
+        exclude += ["--not", remotes]
         for sha in rev_list([u.local_sha, *exclude], repo):
             commits[sha] = None
+    return Target(f"pre-push to {remote or 'remote'}", commits=tuple(commits))
+
+
+def pre_commit_push(env: Mapping[str, str], repo: Path | None) -> Target | None:
+    """Under the pre-commit framework's pre-push stage the hook's stdin is empty: the
+    framework passes the range in PRE_COMMIT_FROM_REF/TO_REF (FROM_REF unset when the push
+    starts at a root commit) and the remote in PRE_COMMIT_REMOTE_NAME. None outside it."""
+    to_ref = env.get("PRE_COMMIT_TO_REF") or env.get("PRE_COMMIT_LOCAL_BRANCH") or ""
+    if not to_ref:
+        return None
+    from_ref = env.get("PRE_COMMIT_FROM_REF", "")
+    remote = env.get("PRE_COMMIT_REMOTE_NAME", "")
+    exclude = [f"^{verify_commit(from_ref, repo)}"] if from_ref else []
+    remotes = f"--remotes={remote}" if remote else "--remotes"
+    commits = rev_list([verify_commit(to_ref, repo), *exclude, "--not", remotes], repo)
     return Target(f"pre-push to {remote or 'remote'}", commits=tuple(commits))
 
 

@@ -138,10 +138,38 @@ class Repo:
         run(["git", "clone", "-q", f"--depth={depth}", f"file://{self.path}", str(dest)])
         return Repo(dest)
 
+    # --- commit ranges, pushes and audits (added for the history tests) ---
+
+    def proc(
+        self, *args: str, env: dict[str, str] | None = None, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run git here and return the whole result, exit code and stderr included (no check)."""
+        return run(["git", *args], self.path, check=False, env={**os.environ, **(env or {})}, input=input)
+
+    def commit_at(self, date: str, message: str = "commit") -> str:
+        """Commit with this author and committer date (ISO 8601), to order history."""
+        self.git(
+            "commit", "-q", "--no-verify", "-m", message, env={"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+        )
+        return self.head()
+
+    def tag(self, name: str, rev: str = "HEAD") -> None:
+        self.git("tag", name, rev)
+
+    def add_remote(self, remote: Repo, name: str = "origin") -> None:
+        self.git("remote", "add", name, str(remote.path))
+
 
 def init_repo(path: Path, *, branch: str = "main") -> Repo:
     path.mkdir(parents=True, exist_ok=True)
     run(["git", "init", "-q", "-b", branch, str(path)])
+    return Repo(path)
+
+
+def init_bare(path: Path, *, branch: str = "main") -> Repo:
+    """A bare repository, e.g. the remote that pushes go to (`Repo.git` runs in its git dir)."""
+    path.mkdir(parents=True, exist_ok=True)
+    run(["git", "init", "-q", "--bare", "-b", branch, str(path)])
     return Repo(path)
 
 

@@ -8,6 +8,7 @@ are scanned within a time budget, and what was left unscanned is said, never pas
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -42,8 +43,6 @@ def parse_budget(text: str) -> float:
 
 
 def parse_options(args: list[str], usage: str) -> HookOptions:
-    import os
-
     opts = HookOptions(strict=bool(os.environ.get("SENTRA_STRICT")))
     rest = list(args)
     while rest:
@@ -95,7 +94,8 @@ def _run(kind: str, args: list[str]) -> int:
     stdin = sys.stdin.read()
     if kind == "pre-push":
         remote = opts.positional[0] if opts.positional else None
-        target = ranges.pre_push(stdin, remote, None)
+        framework = None if stdin.strip() else ranges.pre_commit_push(os.environ, None)
+        target = framework or ranges.pre_push(stdin, remote, None)
         budget = opts.budget_s
     else:
         target = ranges.pre_receive(stdin, None)

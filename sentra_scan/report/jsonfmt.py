@@ -30,6 +30,11 @@ def finding_dict(f: Finding, masker: Masker) -> dict[str, Any]:
         "secret": f.secret.redacted(),
         "line_masked": masker.snippet(f),
     }
+    if f.occurrences:  # audits: the same secret's other places, oldest commit reported first
+        out["occurrences"] = [
+            {"path": o.path, "line": o.line, "commit": o.commit.id if o.commit is not None else None}
+            for o in f.occurrences
+        ]
     if f.suppressed_by:
         out["suppressed_by"] = f.suppressed_by
     return out

@@ -7,8 +7,9 @@ every keyword; a hit counts only on an added line. Each hunk with a hit becomes 
 fragment: its added lines, their numbers in the new file, the commit (id, author, date).
 
 Merge commits are diffed in git's dense combined form (`--cc`): only lines that are new
-against every parent, i.e. what the merge itself introduced, are scanned. A blob change
-(old blob -> new blob) seen once is not scanned again (cherry-picks, rebased copies).
+against every parent, i.e. what the merge itself introduced, are scanned. A change copied
+into several commits (cherry-picks, rebased copies) is scanned in each: the log runs newest
+first, and an audit must still name the oldest copy as the one that introduced a secret.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ class HistoryStats:
     commits: int = 0
     bytes: int = 0
     hunks_parsed: int = 0
-    blob_changes_skipped: int = 0
     commit_ids: list[str] = field(default_factory=list)
     stopped_early: bool = False
 
@@ -160,7 +160,6 @@ class HistorySource:
         self.deadline = deadline
         self.first_parent = first_parent
         self.stats = HistoryStats()
-        self._seen_changes: dict[bytes, str] = {}
 
     def _command(self) -> tuple[list[str], bytes | None]:
         args = ["git", *FIXED_CONFIG, *LOG_ARGS]
@@ -207,6 +206,8 @@ class HistorySource:
         while True:
             if self.deadline is not None and time.monotonic() > self.deadline:
                 self.stats.stopped_early = True
+                if commit is not None and buf.startswith(b"\ndiff --") and self.stats.commit_ids[-1:] == [commit.id]:
+                    self.stats.commit_ids.pop()  # its remaining files are unread: not scanned
                 return
             chunk = read(CHUNK)
             if chunk:
@@ -246,15 +247,10 @@ class HistorySource:
                 continue
             k = bisect_right(heads, hunk_start) - 1
             owner = infos[k] if k >= 0 else commit
-            header = _parse_file_header(seg[file_start + 1 : hunk_start])
+            # The header ends at the file's first hunk: an added line "++ x" reads "+++ x".
+            header = _parse_file_header(seg[file_start + 1 : seg.find(b"\n@@", file_start)])
             if header.skip or header.path is None:
                 continue
-            if header.blob_change:
-                cid = owner.id if owner else ""
-                first = self._seen_changes.setdefault(header.blob_change, cid)
-                if first != cid:  # the same blob change was scanned in another commit
-                    self.stats.blob_changes_skipped += 1
-                    continue
             end = _hunk_end(seg, hunk_start)
             if end - hunk_start > self.max_file_size:
                 detail = f"hunk over {self.max_file_size} bytes"
@@ -276,11 +272,9 @@ class HistorySource:
             if line_start == last_line or seg[line_start : line_start + 1] != b"+":
                 continue
             last_line = line_start
-            if seg.startswith(b"+++ ", line_start) and seg.startswith(b"--- ", seg.rfind(b"\n", 0, line_start - 1) + 1):
-                continue  # the '+++ b/path' header line, not an added line
             hunk = seg.rfind(b"\n@@", 0, line_start)
-            if hunk < 0:
-                continue
+            if hunk < 0 or hunk < seg.rfind(b"\ndiff --", 0, line_start):
+                continue  # a file header line ('+++ b/path'), not an added line of a hunk
             found[hunk + 1] = None
         return list(found)
 
