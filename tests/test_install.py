@@ -152,6 +152,28 @@ def test_uninstall(based: Repo) -> None:
     assert code == 0
 
 
+def test_pre_push_hook(based: Repo, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    run(["git", "init", "-q", "--bare", str(remote)])
+    based.git("remote", "add", "origin", str(remote))
+    based.git("push", "-q", "origin", "main")
+    out = install(based.path, "--hook", "pre-push")
+    assert "pre-push" in out
+    hook = based.path / ".git" / "hooks" / "pre-push"
+    assert "hook pre-push" in hook.read_text()
+    assert not (based.path / ".git" / "hooks" / "pre-commit").exists()
+
+    based.commit_files({"app.py": f'x = 1\nTOKEN = "{TOKEN}"\n'}, "leak")  # --no-verify: no pre-commit
+    proc = run(["git", "push", "origin", "main"], based.path, check=False)
+    assert_no_leak(proc, TOKEN)
+    assert proc.returncode != 0
+    assert "app.py:2:" in proc.stderr
+    assert run(["git", "rev-parse", "main"], remote).stdout != based.head() + "\n"
+
+    uninstall(based.path, "--hook", "pre-push")
+    assert not hook.exists()
+
+
 # --- an existing hook is kept ----------------------------------------------------------------
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from sentra_scan.model import Fragment, Skipped, SkipReason
+from sentra_scan.sources.diffparse import DiffParser
 from tests.helpers import Repo, assert_no_leak, canary_github_token, init_repo, run, sentra, sentra_json
 
 TOKEN = canary_github_token("staged")
@@ -170,6 +172,22 @@ def test_files_marked_binary_by_attributes_are_still_scanned(based: Repo) -> Non
         ("logo.png", "binary"),
         ("plain.bin", "binary"),
     ]
+
+
+def test_binary_and_attribute_binary_files_with_and_in_their_names(based: Repo) -> None:
+    based.commit_files({".gitattributes": "*.lock -diff\n"})
+    based.stage("x and y.bin", b"\x00\x01binary")
+    based.stage("deps and more.lock", f'x = 1\nt = "{TOKEN}"\n')
+    code, doc = hook(based.path)
+    assert code == 1
+    assert where(doc) == [("deps and more.lock", 2)]
+    assert [(s["path"], s["reason"]) for s in doc["skipped"]] == [("x and y.bin", "binary")]
+
+    based.commit("binaries")
+    based.stage("x and y.bin", b"\x00\x02changed")
+    based.rename("x and y.bin", "p and q.bin")
+    code, doc = hook(based.path)
+    assert [(s["path"], s["reason"]) for s in doc["skipped"]] == [("p and q.bin", "binary")]
 
 
 def test_submodule_and_symlink_give_no_finding(based: Repo, tmp_path: Path) -> None:
@@ -438,3 +456,87 @@ def test_git_failure_is_exit_5_not_1(based: Repo) -> None:
     proc = sentra(["hook", "pre-commit"], based.path)
     assert proc.returncode == 5, proc.stderr
     assert "error:" in proc.stderr
+
+
+# --- the diff parser on its own (in process: git's output shapes that are hard to stage) -----
+
+
+def parse(diff: str, max_file_size: int = 1 << 20) -> list[Fragment | Skipped]:
+    lines = [line.encode("utf-8") for line in diff.splitlines(keepends=True)]
+    return list(DiffParser(max_file_size=max_file_size).parse(lines))
+
+
+def test_parser_quoted_paths_and_no_newline_marker() -> None:
+    items = parse(
+        'diff --git "a/caf\\303\\251 \\"q\\".py" "b/caf\\303\\251 \\"q\\".py"\n'
+        "new file mode 100644\n"
+        "index 0000000..1111111\n"
+        "--- /dev/null\n"
+        '+++ "b/caf\\303\\251 \\"q\\".py"\n'
+        "@@ -0,0 +1,2 @@\n"
+        "+first\n"
+        "+second\n"
+        "\\ No newline at end of file\n"
+    )
+    assert items == [Fragment('café "q".py', ("first", "second"), (1, 2))]
+
+
+def test_parser_hunks_deletions_and_context() -> None:
+    items = parse(
+        "diff --git a/m.py b/m.py\n"
+        "index 1111111..2222222 100644\n"
+        "--- a/m.py\n"
+        "+++ b/m.py\n"
+        "@@ -3,2 +3 @@ def f():\n"
+        "-gone\n"
+        "-+++ not a header\n"
+        "+--- not a header either\n"
+        "@@ -40,0 +40,2 @@\n"
+        "+diff --git a/x b/x\n"
+        "+@@ -1 +1 @@\n"
+        "diff --git a/gone.py b/gone.py\n"
+        "deleted file mode 100644\n"
+        "index 3333333..0000000\n"
+        "--- a/gone.py\n"
+        "+++ /dev/null\n"
+        "@@ -1 +0,0 @@\n"
+        "-old\n"
+    )
+    assert items == [
+        Fragment("m.py", ("--- not a header either", "diff --git a/x b/x", "@@ -1 +1 @@"), (3, 40, 41)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "path"),
+    [
+        ("Binary files /dev/null and b/img.png differ", "img.png"),
+        ("Binary files a/img.png and b/img.png differ", "img.png"),
+        ("Binary files /dev/null and b/x and y.bin differ", "x and y.bin"),
+        ("Binary files a/x and y.bin and b/x and y.bin differ", "x and y.bin"),
+        ('Binary files "a/t\\tab.bin" and "b/t\\tab.bin" differ', "t\tab.bin"),
+    ],
+)
+def test_parser_binary_paths(line: str, path: str) -> None:
+    items = parse(f"diff --git a/{path} b/{path}\nindex 1111111..2222222 100644\n{line}\n")
+    assert items == [Skipped(path, SkipReason.BINARY)]
+
+
+def test_parser_binary_rename_uses_the_new_path() -> None:
+    items = parse(
+        "diff --git a/a and b.bin b/c and d.bin\n"
+        "similarity index 90%\n"
+        "rename from a and b.bin\n"
+        "rename to c and d.bin\n"
+        "index 1111111..2222222 100644\n"
+        "Binary files a/a and b.bin and b/c and d.bin differ\n"
+    )
+    assert items == [Skipped("c and d.bin", SkipReason.BINARY)]
+
+
+def test_parser_size_limit_and_nul_bytes() -> None:
+    head = "diff --git a/f b/f\nnew file mode 100644\n--- /dev/null\n+++ b/f\n@@ -0,0 +1,3 @@\n"
+    assert parse(head + "+aaaa\n+bbbb\n+cccc\n", max_file_size=10) == [
+        Skipped("f", SkipReason.TOO_LARGE, "added lines exceed 10 bytes")
+    ]
+    assert parse(head + "+aaaa\n+b\0b\n+cccc\n") == [Skipped("f", SkipReason.BINARY)]

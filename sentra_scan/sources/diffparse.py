@@ -104,7 +104,7 @@ class DiffParser:
             elif line.startswith(("rename to ", "copy to ")):
                 state.path = unquote_path(line.split(" to ", 1)[1])
             elif line.startswith("Binary files "):
-                path = _binary_path(line)
+                path = state.path or _binary_path(line)  # state.path: set by "rename to"
                 if path is not None and not state.deleted:
                     yield Skipped(path, SkipReason.BINARY, "", self._commit_id())
                 state.skip_mode = True
@@ -155,11 +155,18 @@ def _hunk_start(header: str) -> int:
 
 
 def _binary_path(line: str) -> str | None:
-    # "Binary files a/x and b/y differ" / "Binary files /dev/null and b/y differ"
+    # "Binary files a/x and b/y differ" / "Binary files /dev/null and b/y differ". Paths may
+    # hold " and " themselves: take the new side by its shape, not by the last " and ".
     body = line[len("Binary files ") :]
     if body.endswith(" differ"):
         body = body[: -len(" differ")]
-    _, sep, new = body.rpartition(" and ")
-    if not sep or new == "/dev/null":
+    if body.endswith(" and /dev/null"):
         return None
-    return _strip_prefix(new, "b/")
+    if body.startswith("/dev/null and "):
+        return _strip_prefix(body[len("/dev/null and ") :], "b/")
+    half = (len(body) - len(" and ")) // 2
+    old, sep, new = body[:half], body[half : half + 5], body[half + 5 :]
+    if sep == " and " and _strip_prefix(old, "a/") == _strip_prefix(new, "b/"):
+        return _strip_prefix(new, "b/")
+    _, sep, new = body.rpartition(" and ")  # a rename: the path came from "rename to" already
+    return _strip_prefix(new, "b/") if sep else None
