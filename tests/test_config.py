@@ -245,6 +245,27 @@ def test_fingerprint_salt_changes_fingerprints(project: dict[str, str]) -> None:
     assert after["app.py"] == fingerprint("github-pat", project["app.py"], "team-salt")
 
 
+def test_inline_markers(project: dict[str, str]) -> None:
+    cwd = Path.cwd()
+    token = canary_github_token("markers")
+    (cwd / "marked.py").write_text(f'A = "{token}"  # gitleaks:allow\nB = "{token}"  # sentra:allow\n')
+    _, default = scan_with(None)
+    assert [f.location.line for f in default.findings if f.location.path == "marked.py"] == [1]
+    _, gitleaks_only = scan_with("inline-markers.yaml")
+    assert [f.location.line for f in gitleaks_only.findings if f.location.path == "marked.py"] == [2]
+    [hidden] = [f for f in gitleaks_only.suppressed if f.location.path == "marked.py"]
+    assert hidden.suppressed_by == "inline gitleaks:allow"
+
+
+def test_test_paths_lower_severity_unless_configured_away(project: dict[str, str]) -> None:
+    _, default = scan_with(None)
+    severity = {f.location.path: f.severity for f in default.findings if f.rule_id == "github-pat"}
+    assert severity["app.py"] is Severity.CRITICAL
+    assert severity["fixtures/sample.py"] is Severity.HIGH  # a test path: lowered, never hidden
+    _, none = scan_with("test-paths-none.yaml")
+    assert {f.severity for f in none.findings if f.rule_id == "github-pat"} == {Severity.CRITICAL}
+
+
 def test_max_file_size(project: dict[str, str]) -> None:
     config, result = scan_with("max-file-size.yaml")
     assert config.max_file_size == 1024
