@@ -25,7 +25,6 @@ def test_exit_codes_are_pinned() -> None:
         "GIT": 5,
         "KEY": 6,
         "REMOTE": 7,
-        "REMOTE": 7,
         "INTERNAL": 70,
     }
 
