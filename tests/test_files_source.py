@@ -26,6 +26,13 @@ NAMED = [canary_github_token(f"files-name-{i}") for i in range(3)]
 ALL = (TOKEN, OTHER, IGNORED, BUILT, HIDDEN, *NAMED)
 
 
+@pytest.fixture(autouse=True)
+def _no_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about what is scanned, not about the encrypted ledger (test_hooks keeps
+    the default): no key-source probe on every blocked commit."""
+    monkeypatch.setenv("SENTRA_NO_RECORD", "1")
+
+
 def scan(args: list[str], cwd: Path, *, input: bytes | None = None) -> tuple[int, dict[str, Any]]:
     proc, doc = sentra_json(["scan", *args], cwd, input=input)
     assert_no_leak(proc, *ALL)

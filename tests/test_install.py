@@ -15,6 +15,13 @@ MASKED = TOKEN[:4] + "********"
 MARKER_HOOK = '#!/bin/sh\necho "$(basename "$0") ran" >> "{marker}"\n'
 
 
+@pytest.fixture(autouse=True)
+def _no_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about what is scanned, not about the encrypted ledger (test_hooks keeps
+    the default): no key-source probe on every blocked commit."""
+    monkeypatch.setenv("SENTRA_NO_RECORD", "1")
+
+
 def commit(repo: Repo, message: str = "change", *args: str, cwd: Path | None = None) -> tuple[int, str]:
     """A real `git commit` (hooks on), as a developer would type it."""
     proc = run(["git", "commit", "-m", message, *args], cwd or repo.path, check=False)

@@ -21,6 +21,13 @@ OTHER = canary_github_token("staged-other")
 THIRD = canary_github_token("staged-third")
 
 
+@pytest.fixture(autouse=True)
+def _no_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about what is scanned, not about the encrypted ledger (test_hooks keeps
+    the default): no key-source probe on every blocked commit."""
+    monkeypatch.setenv("SENTRA_NO_RECORD", "1")
+
+
 def hook(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     proc, doc = sentra_json(["hook", "pre-commit", *args], cwd, env=env)
     assert_no_leak(proc, TOKEN, OTHER, THIRD)
