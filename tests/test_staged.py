@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from sentra_scan.model import Fragment, Skipped, SkipReason
+from sentra_scan.ruleset import RuleSet
+from sentra_scan.ruleset.examples import expand
 from sentra_scan.sources.diffparse import DiffParser
 from tests.helpers import Repo, assert_no_leak, canary_github_token, init_repo, run, sentra, sentra_json
 
@@ -65,6 +67,25 @@ def test_new_file_in_unborn_repository(repo: Repo) -> None:
     assert finding["rule_id"] == "github-pat"
     assert finding["column"] == len('GITHUB_TOKEN = "') + 1
     assert finding["secret"] == TOKEN[:4] + "********"
+
+
+def aws_canary(seed: str) -> str:
+    # AWS key ids are base32 after the prefix (tests.helpers.canary_aws_key_id draws from A-Z0-9)
+    return expand("AKIA{{chars:ABCDEFGHIJKLMNOPQRSTUVWXYZ234567:16}}", seed)
+
+
+@pytest.mark.skipif(
+    "aws-access-key-id" not in {r.id for r in RuleSet.load().rules}, reason="rules/cloud.yaml not there yet"
+)
+def test_aws_key_id_in_an_env_file(based: Repo) -> None:
+    key = aws_canary("staged-aws")
+    based.stage("deploy/.env", f"REGION=eu-west-1\nAWS_ACCESS_KEY_ID={key}\n")
+    proc, doc = sentra_json(["hook", "pre-commit"], based.path)
+    assert_no_leak(proc, key)
+    assert proc.returncode == 1
+    assert [(f["path"], f["line"], f["rule_id"], f["secret"]) for f in doc["findings"]] == [
+        ("deploy/.env", 2, "aws-access-key-id", "AKIA********")
+    ]
 
 
 def test_modified_file_reports_new_line_numbers_across_hunks(based: Repo) -> None:
