@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from tests.helpers import (
     assert_no_leak,
     canary_github_token,
     init_repo,
+    run,
     sentra,
     sentra_json,
 )
@@ -187,6 +190,32 @@ def test_unusual_file_names(repo: Repo) -> None:
     assert where(doc) == sorted((name, 2) for name in names)
 
 
+def test_a_symlink_named_on_the_command_line_is_followed(plain: Path) -> None:
+    (plain / "link.ini").symlink_to(plain / "conf" / "settings.ini")
+    code, doc = scan(["link.ini"], plain)
+    assert (code, where(doc)) == (1, [("link.ini", 3)])
+    code, doc = scan(["."], plain)  # found in a directory: not followed (no duplicates, no loops)
+    assert where(doc) == [("app.py", 2), ("conf/settings.ini", 3)]
+
+
+def test_a_fifo_in_a_directory_does_not_block(plain: Path) -> None:
+    os.mkfifo(plain / "pipe")
+    proc, doc = sentra_json(["scan", "."], plain)  # would block forever opening the FIFO
+    assert proc.returncode == 1
+    assert where(doc) == [("app.py", 2), ("conf/settings.ini", 3)]
+
+
+def test_process_substitution(plain: Path) -> None:
+    """`sentra scan <(cmd)`: a pipe named on the command line is read."""
+    script = f'exec "{sys.executable}" -m sentra_scan scan --format json <(printf "a\\nT={TOKEN}\\n")'
+    proc = run(["bash", "-c", script], plain, check=False)
+    assert_no_leak(proc, TOKEN)
+    assert proc.returncode == 1, proc.stderr
+    [finding] = json.loads(proc.stdout)["findings"]
+    assert "dev/fd/" in finding["path"]
+    assert finding["line"] == 2
+
+
 # --- what cannot be read as text --------------------------------------------------------------
 
 
@@ -269,14 +298,14 @@ def test_unreadable_file_in_process(plain: Path, monkeypatch: pytest.MonkeyPatch
     from sentra_scan.sources.files import FileSource
 
     locked = write(plain / "locked.py", f't = "{TOKEN}"\n')
-    real_read_bytes = Path.read_bytes
+    real_open = Path.open
 
-    def read_bytes(self: Path) -> bytes:
+    def open_(self: Path, *args: Any, **kwargs: Any) -> Any:
         if self.name == "locked.py":
             raise PermissionError(13, "Permission denied", str(self))
-        return real_read_bytes(self)
+        return real_open(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(Path, "open", open_)
     monkeypatch.chdir(plain)
     items = list(FileSource([Path(".")], max_file_size=1 << 20).items())
     assert Skipped("locked.py", SkipReason.UNREADABLE, "Permission denied") in items

@@ -60,29 +60,37 @@ class FileSource:
         self.max_file_size = max_file_size
         self.respect_gitignore = respect_gitignore
 
-    def _files(self) -> Iterator[Path]:
+    def _files(self) -> Iterator[tuple[Path, bool]]:
+        """(path, named): a file named by the user is read whatever it is (a symlink, a pipe
+        such as `<(cmd)`); one found in a directory only when it is a regular file."""
         for path in self.paths:
             if path.is_dir():
                 listed = _git_listed(path) if self.respect_gitignore else None
-                yield from listed if listed is not None else _walk(path)
+                for found in listed if listed is not None else _walk(path):
+                    yield found, False
             else:
-                yield path
+                yield path, True
 
     def items(self) -> Iterator[Fragment | Skipped]:
         cwd = Path.cwd()
-        for path in self._files():
+        for path, named in self._files():
             shown = os.path.relpath(path, cwd) if path.is_absolute() else str(path)
             shown = shown.replace(os.sep, "/")
-            if path.is_symlink() or not path.exists() or path.is_dir():  # a dir here: a submodule's gitlink
+            # Found in a directory: no symlinks, no submodule (a directory), no FIFO (would block).
+            if not path.exists() or (not named and (path.is_symlink() or not path.is_file())):
                 continue
             try:
                 size = path.stat().st_size
                 if size > self.max_file_size:
                     yield Skipped(shown, SkipReason.TOO_LARGE, f"{size} bytes > {self.max_file_size}")
                     continue
-                data = path.read_bytes()
+                with path.open("rb") as fh:
+                    data = fh.read(self.max_file_size + 1)  # a pipe's size is 0 until it is read
             except OSError as exc:
                 yield Skipped(shown, SkipReason.UNREADABLE, exc.strerror or "cannot read")
+                continue
+            if len(data) > self.max_file_size:
+                yield Skipped(shown, SkipReason.TOO_LARGE, f"more than {self.max_file_size} bytes")
                 continue
             yield fragment_from_bytes(shown, data)
 
