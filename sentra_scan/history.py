@@ -58,7 +58,7 @@ def scan_target(
         unscanned = tuple(c for c in wanted if c not in done)
         note = Skipped(
             f"{len(unscanned)} commits",
-            SkipReason.TIMEOUT,
+            SkipReason.BUDGET,
             f"time budget of {budget_s:g}s ran out; not scanned: " + ", ".join(c[:12] for c in unscanned[:10]),
         )
         result = dataclasses.replace(result, skipped=(*result.skipped, note))

@@ -139,6 +139,7 @@ class SkipReason(enum.Enum):
     TOO_LARGE = "too large"
     BINARY = "binary"
     TIMEOUT = "pattern time-out"
+    BUDGET = "time budget ran out"
     UNREADABLE = "unreadable"
 
 

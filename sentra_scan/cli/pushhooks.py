@@ -100,7 +100,18 @@ def _run(kind: str, args: list[str]) -> int:
     else:
         target = ranges.pre_receive(stdin, None)
         budget = opts.budget_s if opts.budget_s is not None else 4.0
-    scanner = make_scanner()
+    if kind == "pre-receive":
+        # A server's bare repository: no work tree to find a .sentra.yaml in, and walking
+        # up its parents could pick up an unrelated one. SENTRA_CONFIG names one explicitly.
+        from pathlib import Path
+
+        from sentra_scan.config import Config, load_config
+
+        explicit = os.environ.get("SENTRA_CONFIG")
+        config = load_config(Path(explicit)) if explicit else Config()
+        scanner = make_scanner(config)
+    else:
+        scanner = make_scanner()
     scan = scan_recorded(
         scanner, target, None, mode=kind, include_messages=opts.include_messages, budget_s=budget, full=opts.full
     )

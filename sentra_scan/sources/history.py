@@ -45,6 +45,7 @@ LOG_ARGS = (
     f"--format={LOG_FORMAT}",
 )
 CHUNK = 8 * 1024 * 1024
+BUDGET_CHUNK = 256 * 1024  # with a time budget, check the clock often
 _SKIP_MODES = (b"160000", b"120000")
 
 # Finds keyword end offsets in an ASCII-lower-cased, latin-1-decoded text.
@@ -200,7 +201,9 @@ class HistorySource:
             raise GitError(f"git log: {lines[-1] if lines else 'failed'}")
 
     def _read(self, stream: IO[bytes]) -> Iterator[Fragment | Skipped]:
-        read = stream.read
+        # With a time budget, take whatever git has produced so far (read1 does not wait
+        # for a full chunk), so the clock is checked often.
+        read = stream.read if self.deadline is None else getattr(stream, "read1", stream.read)
         buf = b"\n"
         commit: CommitInfo | None = None
         while True:
@@ -209,7 +212,7 @@ class HistorySource:
                 if commit is not None and buf.startswith(b"\ndiff --") and self.stats.commit_ids[-1:] == [commit.id]:
                     self.stats.commit_ids.pop()  # its remaining files are unread: not scanned
                 return
-            chunk = read(CHUNK)
+            chunk = read(CHUNK if self.deadline is None else min(CHUNK, BUDGET_CHUNK))
             if chunk:
                 buf += chunk
                 cut = max(buf.rfind(b"\ndiff --"), buf.rfind(COMMIT_MARK))
