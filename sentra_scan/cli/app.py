@@ -265,12 +265,13 @@ def rules_test(config_path: Path | None, rules_dir: Path | None) -> int:
 
 
 def _register() -> None:
-    from sentra_scan.cli import auth_cmds, baseline_cmds, commits, secrets_cmds, serve_cmds, state_cmds
+    from sentra_scan.cli import auth_cmds, baseline_cmds, commits, fix_cmds, secrets_cmds, serve_cmds, state_cmds
 
     commits.register(cli)
     state_cmds.register(cli)
     baseline_cmds.register(cli)
     secrets_cmds.register(cli)
+    fix_cmds.register(cli)
     auth_cmds.register(cli)
     serve_cmds.register(cli)
 
