@@ -1,5 +1,6 @@
 """History scans that use the ledger: commits already scanned clean with the same scanner
-version are skipped (unless `full`), and every scan is recorded."""
+version are skipped (unless `full`), and every scan is recorded. Recording is best-effort:
+a ledger that fails mid-way (corrupt, tampered) is reported once and the scan goes on."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sentra_scan.errors import KeyStateError
 from sentra_scan.history import HistoryScan, scan_target
 from sentra_scan.model import ScanResult
 from sentra_scan.ranges import Target, rev_list
 from sentra_scan.scan import Scanner
-from sentra_scan.state import State, scanner_version, try_open_state
+from sentra_scan.state import State, not_recorded, scanner_version, try_open_state
 
 
 def scan_recorded(
@@ -30,10 +32,16 @@ def scan_recorded(
     state = try_open_state(repo) if record else None
     try:
         t0 = time.monotonic()
-        version = scanner_version(scanner)
+        # A commit scanned clean without its message is not clean for a scan of messages.
+        version = scanner_version(scanner) + ("+messages" if include_messages else "")
         if state is not None and not full:
             commits = list(target.commits) if target.commits is not None else rev_list(target.revs, repo)
-            clean = state.ledger.known_clean(commits, version)
+            try:
+                clean = state.ledger.known_clean(commits, version)
+            except KeyStateError as exc:
+                not_recorded(exc)
+                state.close()
+                state, clean = None, set()
             if clean:
                 print(f"sentra: {len(clean)} commits already scanned clean (--full to rescan)", file=sys.stderr)
                 target = Target(target.description, commits=tuple(c for c in commits if c not in clean))
@@ -41,14 +49,17 @@ def scan_recorded(
             scanner, target, repo, include_messages=include_messages, progress=progress, budget_s=budget_s
         )
         if state is not None:
-            state.ledger.record(
-                mode=mode,
-                target=target.description,
-                scanner_version=version,
-                duration_s=time.monotonic() - t0,
-                result=scan.result,
-                scanned_commits=scan.stats.commit_ids,
-            )
+            try:
+                state.ledger.record(
+                    mode=mode,
+                    target=target.description,
+                    scanner_version=version,
+                    duration_s=time.monotonic() - t0,
+                    result=scan.result,
+                    scanned_commits=scan.stats.commit_ids,
+                )
+            except KeyStateError as exc:
+                not_recorded(exc)
         return scan
     finally:
         if state is not None:
@@ -71,6 +82,8 @@ def record_result(
             duration_s=result.stats.duration_s,
             result=result,
         )
+    except KeyStateError as exc:
+        not_recorded(exc)
     finally:
         if own:
             state.close()

@@ -56,8 +56,9 @@ def secure_dir(path: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write atomically (temp file, fsync, rename), mode 0600."""
+def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> bool:
+    """Write atomically (temp file, fsync, rename), mode 0600. With `exclusive`, only if
+    `path` does not exist yet (False when another process created it first)."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -65,7 +66,19 @@ def write_private(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            try:
+                os.link(tmp, path)  # atomic create-if-absent, of a complete file
+            except FileExistsError:
+                return False
+            except OSError:  # a file system without hard links: check, then rename
+                if path.exists():
+                    return False
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -74,6 +87,7 @@ def write_private(path: Path, data: bytes) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+    return True
 
 
 def _b64key(text: str, what: str) -> bytes:
@@ -154,6 +168,7 @@ def select_source(
     env = os.environ if env is None else env
     forced = env.get("SENTRA_KEY_SOURCE", "")
     if env.get("SENTRA_KEY") and forced in ("", "key"):
+        _b64key(env["SENTRA_KEY"], "SENTRA_KEY")  # a bad key is reported here, not when first used
         return KeySource("key", "", env["SENTRA_KEY"])
     if env.get("SENTRA_KEY_FILE") and forced in ("", "file"):
         return _file_source(Path(env["SENTRA_KEY_FILE"]))
@@ -188,6 +203,7 @@ def _file_source(path: Path) -> KeySource:
             f"key file {path} is readable by others (mode {stat.S_IMODE(st.st_mode):o})",
             hint=f"chmod 600 {path}",
         )
+    _b64key(text, f"key file {path}")
     return KeySource("file", str(path), text)
 
 
@@ -232,6 +248,7 @@ class DataKeys:
         path = state_dir / KEYS_FILE
         if path.exists():
             envelope = _read_envelope(path)
+            _check_source_kind(path, envelope, source)
             kek = source.kek(envelope, create=False)
             keys = {}
             for kid, wrapped in envelope["keys"].items():
@@ -260,17 +277,22 @@ class DataKeys:
         kid = crypto.key_id(dek).hex()
         envelope["active"] = kid
         data = cls(state_dir, envelope, {kid: dek}, source)
-        data.save(source.kek(envelope, create=True))
+        if not data.save(source.kek(envelope, create=True), exclusive=True):
+            # Another process created the state first (two first scans at once): use its keys.
+            if source.kind == "keyring":
+                with contextlib.suppress(Exception):
+                    source.keyring.delete_password(KEYRING_SERVICE, envelope["keyring_user"])
+            return cls.open_or_create(state_dir, source, create=False)
         return data
 
-    def save(self, kek: bytes) -> None:
+    def save(self, kek: bytes, *, exclusive: bool = False) -> bool:
         wrapped = {
             kid: base64.b64encode(crypto.seal(kek, key, purpose="data-key", name=f"{self.store_id}:{kid}")).decode()
             for kid, key in self.keys.items()
         }
         self.envelope["keys"] = wrapped
         body = json.dumps(self.envelope, indent=2, sort_keys=True).encode()
-        write_private(self.state_dir / KEYS_FILE, body)
+        return write_private(self.state_dir / KEYS_FILE, body, exclusive=exclusive)
 
     def add_key(self) -> str:
         """Rotation step 1: a new active data key; the old ones stay until re-encrypted."""
@@ -307,6 +329,27 @@ class DataKeys:
             with contextlib.suppress(Exception):
                 self.source.keyring.delete_password(KEYRING_SERVICE, old_user)
         self.source = new_source
+
+
+_KIND_NAMES = {
+    "key": "a key (SENTRA_KEY or SENTRA_KEY_FILE)",
+    "file": "a key (SENTRA_KEY or SENTRA_KEY_FILE)",
+    "password": "a password (SENTRA_PASSWORD)",
+    "keyring": "the OS credential store",
+}
+
+
+def _check_source_kind(path: Path, envelope: Mapping[str, Any], source: KeySource) -> None:
+    """A source of another kind cannot open the keys: say which one they were wrapped with
+    (a raw key from SENTRA_KEY or from a key file is the same kind)."""
+    kind = str(envelope.get("source", ""))
+    raw = {"key", "file"}
+    if kind and kind != source.kind and not (kind in raw and source.kind in raw):
+        was = _KIND_NAMES.get(kind, kind)
+        raise KeyStateError(
+            f"the keys in {path} are wrapped by {was}, not by {source.describe()}",
+            hint="provide that source (or 'sentra key rewrap --to ...' from it to change it)",
+        )
 
 
 def _read_envelope(path: Path) -> dict[str, Any]:

@@ -122,7 +122,10 @@ class Ledger:
         scanned_commits: Iterable[str] = (),
     ) -> str:
         scan_id = uuid.uuid4().hex
-        dirty = {f.location.commit.id for f in result.findings if f.location.commit is not None}
+        # A commit with a suppressed finding is not clean: the baseline entry or allowlist
+        # that hides it may change or expire without changing the scanner version.
+        everything = (*result.findings, *result.suppressed)
+        dirty = {f.location.commit.id for f in everything if f.location.commit is not None}
         summary = {
             "when": time.time(),
             "mode": mode,

@@ -39,6 +39,8 @@ def scanner_version(scanner: Scanner) -> str:
                 sorted(c.allow_fingerprints),
                 c.max_file_size,
                 c.fingerprint_salt,
+                c.decode_depth,
+                tuple(c.inline_markers),
             )
         ).encode()
     )
@@ -73,10 +75,15 @@ def try_open_state(repo: Path | None = None) -> State | None:
     try:
         return open_state(repo, source=select_source(interactive=False))
     except KeyStateError as exc:
-        print(f"sentra: nothing recorded: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"  ({exc.hint}; SENTRA_NO_RECORD=1 silences this)", file=sys.stderr)
+        not_recorded(exc)
         return None
+
+
+def not_recorded(exc: KeyStateError) -> None:
+    """Say why a scan is not recorded (the scan itself goes on)."""
+    print(f"sentra: nothing recorded: {exc.message}", file=sys.stderr)
+    hint = f"{exc.hint}; " if exc.hint else ""
+    print(f"  ({hint}SENTRA_NO_RECORD=1 silences this)", file=sys.stderr)
 
 
 def rotate(state: State, store_paths: Iterable[Path] = (), actor: str = "") -> dict[str, Any]:
