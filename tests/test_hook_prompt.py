@@ -292,6 +292,17 @@ def test_prompt_can_be_turned_off_on_a_terminal(hooked: Repo, monkeypatch: pytes
     assert "sentra fix" in t.text
 
 
+def test_output_captured_by_a_client_never_prompts(hooked: Repo, tmp_path: Path) -> None:
+    """A GUI client started from a terminal has /dev/tty but reads the hook's output itself:
+    a question there would hang it unseen."""
+    hooked.stage("app.py", f'stripe_key = "{stripe_key("prompt-gui")}"\n')
+    log = tmp_path / "client.log"
+    t = on_pty(["sh", "-c", f"git commit -m x 2>'{log}'"], hooked.path, [])
+    assert t.code == 1
+    assert t.prompts == 0
+    assert "sentra fix" in log.read_text(encoding="utf-8")
+
+
 def test_machine_formats_never_prompt(hooked: Repo) -> None:
     hooked.stage("app.py", f'stripe_key = "{stripe_key("prompt-json")}"\n')
     t = on_pty([str(Path(sys.executable).parent / "sentra"), "hook", "pre-commit", "--format", "json"], hooked.path, [])

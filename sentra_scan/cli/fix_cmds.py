@@ -30,7 +30,7 @@ def fix(yes: bool, name_scheme: str | None, verbose: bool) -> int:
             raise UsageError(
                 "--yes needs an explicit --name-scheme", hint="e.g. sentra fix --yes --name-scheme 'dev/{name}'"
             )
-        interactive = not yes and sys.stdin.isatty()
+        interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
         if not yes and not interactive:
             raise UsageError(
                 "no terminal to ask on", hint="to move every finding: sentra fix --yes --name-scheme 'dev/{name}'"

@@ -94,8 +94,12 @@ CHOICES = "[m]ove to the store, [a]llow, leave the commit [b]locked"
 
 def open_terminal() -> tuple[TextIO, TextIO] | None:
     """The controlling terminal, to ask on (git gives hooks no stdin); None when there is
-    none or prompting is off: SENTRA_NO_PROMPT=1, or run by the pre-commit framework."""
+    none, when our output does not go to a terminal (a GUI client or a script reading it
+    would never show the question), or prompting is off: SENTRA_NO_PROMPT=1, or run by the
+    pre-commit framework."""
     if os.environ.get("SENTRA_NO_PROMPT", "0") != "0" or os.environ.get("PRE_COMMIT"):
+        return None
+    if not sys.stderr.isatty():
         return None
     try:
         tty_in = open("/dev/tty", encoding="utf-8", errors="replace")  # noqa: SIM115 -- closed by the caller
