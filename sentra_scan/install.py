@@ -132,6 +132,11 @@ def uninstall(hook: str, repo: Path | None = None, *, global_: bool = False) -> 
     target = directory / hook
     if not is_ours(target):
         return False
+    if not global_ and _serves_every_repository(directory):
+        raise UsageError(
+            f"the {hook} hook here is the global one ({target}): removing it would affect every repository",
+            hint="use 'sentra uninstall --global', or SKIP=sentra for a single commit",
+        )
     target.unlink()
     chained = directory / f"{hook}{CHAINED_SUFFIX}"
     if chained.exists():

@@ -330,6 +330,14 @@ def test_repository_install_after_global_install_keeps_the_global_hook_intact(
     assert_blocked(based, "app.py", 2)
 
 
+def test_repository_uninstall_does_not_remove_the_global_hook(based: Repo, hermetic_env: Path) -> None:
+    install(based.path, "--global")
+    proc = sentra(["uninstall"], based.path)
+    assert proc.returncode == 2
+    assert "--global" in proc.stderr
+    assert (hermetic_env / ".config" / "sentra" / "hooks" / "pre-commit").is_file()
+
+
 def test_global_uninstall_gives_repositories_their_hooks_back(based: Repo, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     user_hook(based.path / ".git" / "hooks" / "pre-commit", marker)
