@@ -138,6 +138,7 @@ class Ledger:
             "fragments": result.stats.fragments,
         }
         with self._write() as db:
+            self._check_key_is_current(db)
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM scans").fetchone()[0]
             db.execute("INSERT INTO scans VALUES (?, ?, ?)", (scan_id, seq, self._seal(summary, "scan", scan_id)))
             for f in result.findings:
@@ -157,6 +158,15 @@ class Ledger:
                     "INSERT OR REPLACE INTO commits VALUES (?, ?)", (lookup, self._seal(record, "commit", lookup))
                 )
         return scan_id
+
+    def _check_key_is_current(self, db: sqlite3.Connection) -> None:
+        """Refuse to write with keys loaded before a rotation that has since re-encrypted the
+        ledger: the old key is about to be dropped, and rows sealed with it would be lost."""
+        row = db.execute("SELECT v FROM meta WHERE k = 'active_key'").fetchone()
+        if row is not None and row[0] not in self.keys.keys:
+            raise KeyStateError(
+                "the data key was rotated while this command ran", hint="run it again to record with the new key"
+            )
 
     def known_clean(self, commits: Iterable[str], scanner_version: str) -> set[str]:
         """The commits already scanned clean with this scanner version (verified rows only)."""
@@ -199,6 +209,7 @@ class Ledger:
         """Re-seal every row with the active key, in one transaction (all or nothing)."""
         n = 0
         with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('active_key', ?)", (self.keys.active_id,))
             for scan_id, blob in db.execute("SELECT id, blob FROM scans").fetchall():
                 obj = self._open(blob, "scan", scan_id)
                 db.execute("UPDATE scans SET blob = ? WHERE id = ?", (self._seal(obj, "scan", scan_id), scan_id))

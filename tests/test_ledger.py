@@ -461,3 +461,60 @@ def test_two_worktrees_share_one_ledger(repo: Repo, tmp_path: Path) -> None:
     assert {r.data["mode"] for r in history} == {"staged"}
     assert ledger.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     ledger.close()
+
+
+# -- a rotation while another command holds the old keys --------------------------------
+
+
+def test_a_scan_that_loaded_its_keys_before_a_rotation_records_nothing(
+    repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long audit opens the state, `sentra key rotate` runs to the end (dropping the old
+    key), then the audit records: its rows would be sealed with a key no longer in keys.json
+    and `history` would fail for good. It must record nothing instead (and say so)."""
+    from sentra_scan.api import make_scanner
+    from sentra_scan.incremental import record_result
+    from sentra_scan.state import open_state, rotate
+
+    repo.commit_files({"a.txt": "hello\n"})
+    first = open_state(repo.path)
+    record(first.ledger, ScanResult((finding(),)))
+    first.close()
+
+    long_scan = open_state(repo.path)  # loads the data keys...
+    rotating = open_state(repo.path)
+    rotate(rotating)  # ...that another process rotates away
+    rotating.close()
+    with pytest.raises(KeyStateError, match="the data key was rotated while this command ran"):
+        record(long_scan.ledger, ScanResult((finding(),)))
+    record_result(make_scanner(), ScanResult(()), mode="staged", target="t", repo=repo.path, state=long_scan)
+    long_scan.close()
+    assert capsys.readouterr().err.count("sentra: nothing recorded: the data key was rotated") == 1
+
+    after = open_state(repo.path, create=False)
+    assert len(after.ledger.history()) == 1  # the ledger still opens, whole
+    record(after.ledger, ScanResult(()))  # and a fresh command records with the new key
+    assert len(after.ledger.history()) == 2
+    after.close()
+
+
+def test_keys_loaded_mid_rotation_may_still_record(repo: Repo) -> None:
+    """Keys loaded after the new key was added (and before the old one is dropped) hold the
+    new key: their rows are fine, before or after the re-encryption."""
+    from sentra_scan.state import open_state
+
+    repo.commit_files({"a.txt": "hello\n"})
+    state = open_state(repo.path)
+    record(state.ledger, ScanResult(()))
+    state.keys.add_key()
+    mid = open_state(repo.path)
+    record(mid.ledger, ScanResult((finding(),)))  # before the re-encryption
+    state.ledger.reencrypt()
+    record(mid.ledger, ScanResult(()))  # after it
+    state.keys.drop_inactive()
+    mid.close()
+    state.close()
+    final = open_state(repo.path, create=False)
+    assert len(final.ledger.history()) == 3
+    assert list(final.keys.keys) == [final.keys.active_id]
+    final.close()
