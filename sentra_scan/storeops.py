@@ -21,9 +21,12 @@ REFERENCE = re.compile(r"sentra://env/([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def actor(repo: Path) -> str:
+    """The git identity (config or GIT_AUTHOR_* variables), without the timestamp."""
+    ident = git(["var", "GIT_AUTHOR_IDENT"], repo, check=False).strip()
+    if ">" in ident:
+        return ident[: ident.rindex(">") + 1]
     name = git(["config", "user.name"], repo, check=False).strip()
-    email = git(["config", "user.email"], repo, check=False).strip()
-    return f"{name} <{email}>" if email else name or "unknown"
+    return name or "unknown"
 
 
 def store_path(config: Config, root: Path) -> Path:
