@@ -43,6 +43,7 @@ def scan_target(
         progress=progress,
         deadline=deadline,
         first_parent=first_parent,
+        path_trigger=scanner.ruleset.path_trigger().matches,
     )
 
     def items() -> Iterator[Fragment | Skipped]:

@@ -26,7 +26,7 @@ import json
 import os
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -207,6 +207,22 @@ def _file_source(path: Path) -> KeySource:
     return KeySource("file", str(path), text)
 
 
+@contextlib.contextmanager
+def state_lock(state_dir: Path) -> Iterator[None]:
+    """An exclusive lock on a state directory: held by rotation for its whole run and by
+    every write, so nothing is sealed with a key a concurrent rotation is dropping."""
+    import fcntl
+
+    secure_dir(state_dir)
+    fd = os.open(state_dir / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 class DataKeys:
     """The unwrapped data keys of one state directory, in memory."""
 
@@ -284,6 +300,11 @@ class DataKeys:
                     source.keyring.delete_password(KEYRING_SERVICE, envelope["keyring_user"])
             return cls.open_or_create(state_dir, source, create=False)
         return data
+
+    def refresh(self) -> None:
+        """Re-read keys.json (under `state_lock`): another process may have rotated."""
+        fresh = DataKeys.open_or_create(self.state_dir, self.source, create=False)
+        self.envelope, self.keys = fresh.envelope, fresh.keys
 
     def save(self, kek: bytes, *, exclusive: bool = False) -> bool:
         wrapped = {

@@ -90,14 +90,17 @@ def rotate(state: State, store_paths: Iterable[Path] = (), actor: str = "") -> d
     """A new data key and everything re-encrypted (ledger and secret stores). Crash-safe at
     every step: the key file keeps every key that some ciphertext on disk still needs until
     nothing does; each file is replaced atomically."""
+    from sentra_scan.keys import state_lock
     from sentra_scan.store import Store
 
-    old = state.keys.active_id
-    new = state.keys.add_key()
-    rows = state.ledger.reencrypt()
-    entries = 0
-    for path in store_paths:
-        if path.exists():
-            entries += Store.open(path, state.keys, actor=actor).reseal()
-    state.keys.drop_inactive()
+    with state_lock(state.keys.state_dir):
+        state.keys.refresh()  # a rotation that ran meanwhile: start from its result
+        old = state.keys.active_id
+        new = state.keys.add_key()
+        rows = state.ledger.reencrypt()
+        entries = 0
+        for path in store_paths:
+            if path.exists():
+                entries += Store.open(path, state.keys, actor=actor).reseal(locked=True)
+        state.keys.drop_inactive()
     return {"old_key": old, "new_key": new, "rows": rows, "entries": entries}

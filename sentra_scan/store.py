@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sentra_scan import auditlog
 from sentra_scan.errors import KeyStateError, UsageError
-from sentra_scan.keys import DataKeys, secure_dir, write_private
+from sentra_scan.keys import DataKeys, secure_dir, state_lock, write_private
 from sentra_scan.sources.gitcmd import git
 
 STORE_DIR = ".sentra"
@@ -144,21 +144,37 @@ class Store:
             return ""
         return self.keys.open(self.anchor, purpose="audit-anchor", name=self.keys.store_id).decode()
 
+    def _reload(self) -> None:
+        """Under the state lock: the current keys and the file as it is now on disk."""
+        self.keys.refresh()
+        current = Store.open(self.path, self.keys, actor=self.actor)
+        self.sealed, self.anchor = current.sealed, current.anchor
+
     def set(self, path: str, value: str, *, action: str = "set") -> None:
         check_path(path)
-        self.sealed[path] = self.keys.seal(value.encode("utf-8"), purpose="store-entry", name=self._name(path))
-        self._log(action, path)
-        self.save()
+        with state_lock(self.keys.state_dir):
+            self._reload()
+            self.sealed[path] = self.keys.seal(value.encode("utf-8"), purpose="store-entry", name=self._name(path))
+            self._log(action, path)
+            self.save()
 
     def remove(self, path: str) -> None:
-        if check_path(path) not in self.sealed:
-            raise UsageError(f"no entry {path!r} in the store")
-        del self.sealed[path]
-        self._log("rm", path)
-        self.save()
+        check_path(path)
+        with state_lock(self.keys.state_dir):
+            self._reload()
+            if path not in self.sealed:
+                raise UsageError(f"no entry {path!r} in the store")
+            del self.sealed[path]
+            self._log("rm", path)
+            self.save()
 
-    def reseal(self) -> int:
-        """Re-encrypt every entry (and the anchor) with the active data key."""
+    def reseal(self, *, locked: bool = False) -> int:
+        """Re-encrypt every entry (and the anchor) with the active data key. Rotation calls
+        it holding the state lock (`locked`)."""
+        if not locked:
+            with state_lock(self.keys.state_dir):
+                self._reload()
+                return self.reseal(locked=True)
         for path in list(self.sealed):
             value = self.get(path)
             self.sealed[path] = self.keys.seal(value.encode("utf-8"), purpose="store-entry", name=self._name(path))

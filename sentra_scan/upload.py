@@ -1,11 +1,13 @@
 """`sentra secrets push|pull`: ciphertext and non-secret metadata only, never a key or a
 plaintext value, with the session's bearer token (or a machine API key). Each entry's
-server version is remembered in `.sentra/sync.json`; a newer version on the server is a
-conflict that is reported, never overwritten."""
+server version is remembered in `.sentra/sync.json`, with a digest of the ciphertext it
+had then; a newer version on the server is a conflict that is reported, never
+overwritten, and so is a local change not yet pushed when the server has moved on."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ class SyncReport:
 
 
 class Peer(Protocol):
-    def list(self) -> dict[str, int]: ...
+    def list(self, prefixes: tuple[str, ...] = ()) -> dict[str, int]: ...  # at least the entries under prefixes
     def get(self, path: str) -> dict[str, Any]: ...
     def put(self, path: str, ciphertext: str, version: int, meta: dict[str, Any]) -> int | None: ...
 
@@ -56,8 +58,8 @@ class Remote:
             raise RemoteError(f"cannot reach the server: {type(exc).__name__}: {exc}") from None
         return resp
 
-    def list(self) -> dict[str, int]:
-        resp = self._call("GET", "/secrets")
+    def list(self, prefixes: tuple[str, ...] = ()) -> dict[str, int]:
+        resp = self._call("GET", "/secrets")  # the server narrows the list to the request's context
         _check(resp)
         return {e["path"]: int(e["version"]) for e in resp.json()["entries"]}
 
@@ -96,45 +98,73 @@ def auth_header() -> str:
     return f"Bearer {tokens.access_token}"
 
 
-def _load_sync(store: Store) -> dict[str, int]:
+@dataclass
+class _Sync:
+    versions: dict[str, int] = field(default_factory=dict)  # path -> the server version last synced
+    digests: dict[str, str] = field(default_factory=dict)  # path -> sha256 of the ciphertext then
+
+    def record(self, path: str, version: int, blob: bytes) -> None:
+        self.versions[path] = version
+        self.digests[path] = _digest(blob)
+
+    def changed_locally(self, path: str, blob: bytes) -> bool:
+        """A local entry that differs from what was last synced (or was never synced)."""
+        if path not in self.versions:
+            return True
+        known = self.digests.get(path)
+        return known is not None and known != _digest(blob)  # a file without digests: assume unchanged
+
+
+def _digest(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _load_sync(store: Store) -> _Sync:
     path = store.path.with_name(SYNC_FILE)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {str(k): int(v) for k, v in data.get("versions", {}).items()}
-    except (OSError, ValueError):
-        return {}
+        return _Sync(
+            {str(k): int(v) for k, v in data.get("versions", {}).items()},
+            {str(k): str(v) for k, v in data.get("digests", {}).items()},
+        )
+    except (OSError, ValueError, AttributeError):
+        return _Sync()
 
 
-def _save_sync(store: Store, versions: dict[str, int]) -> None:
+def _save_sync(store: Store, sync: _Sync) -> None:
     from sentra_scan.keys import write_private
 
-    doc = {"format": 1, "versions": dict(sorted(versions.items()))}
+    doc = {"format": 1, "versions": dict(sorted(sync.versions.items())), "digests": dict(sorted(sync.digests.items()))}
     write_private(store.path.with_name(SYNC_FILE), json.dumps(doc, indent=2).encode())
 
 
 def push(store: Store, remote: Peer, prefixes: tuple[str, ...]) -> SyncReport:
     report = SyncReport()
-    versions = _load_sync(store)
-    server = remote.list()
+    sync = _load_sync(store)
+    server = remote.list(prefixes)
     meta = {"store_id": store.keys.store_id, "format": 1}
-    for path in store.names():
-        if not path.startswith(prefixes):
-            continue
-        blob = base64.b64encode(store.sealed[path]).decode()
-        known = versions.get(path, 0)
-        if server.get(path, 0) != known:
-            report.conflicts.append(path)
-            continue
-        if known and remote.get(path)["ciphertext"] == blob:
-            report.unchanged.append(path)
-            continue
-        new = remote.put(path, blob, known, meta)
-        if new is None:
-            report.conflicts.append(path)
-            continue
-        versions[path] = new
-        report.pushed.append(path)
-    _save_sync(store, versions)
+    try:  # what was pushed stays recorded even when a later entry fails
+        for path in store.names():
+            if not path.startswith(prefixes):
+                continue
+            sealed = store.sealed[path]
+            blob = base64.b64encode(sealed).decode()
+            known = sync.versions.get(path, 0)
+            if server.get(path, 0) != known:
+                report.conflicts.append(path)
+                continue
+            if known and remote.get(path)["ciphertext"] == blob:
+                sync.record(path, known, sealed)
+                report.unchanged.append(path)
+                continue
+            new = remote.put(path, blob, known, meta)
+            if new is None:
+                report.conflicts.append(path)
+                continue
+            sync.record(path, new, sealed)
+            report.pushed.append(path)
+    finally:
+        _save_sync(store, sync)
     return report
 
 
@@ -143,30 +173,31 @@ def pull(store: Store, remote: Peer, prefixes: tuple[str, ...]) -> SyncReport:
     keys (it is verified before it is accepted); a local change not yet pushed is kept
     and reported as a conflict."""
     report = SyncReport()
-    versions = _load_sync(store)
-    for path, version in sorted(remote.list().items()):
+    sync = _load_sync(store)
+    for path, version in sorted(remote.list(prefixes).items()):
         if not path.startswith(prefixes):
             continue
-        if versions.get(path) == version:
+        if sync.versions.get(path) == version:
             report.unchanged.append(path)
+            continue
+        local = store.sealed.get(path)
+        if local is not None and sync.changed_locally(path, local):
+            report.conflicts.append(path)  # a local change the server has not seen: kept
             continue
         entry = remote.get(path)
         try:
             blob = base64.b64decode(entry["ciphertext"], validate=True)
-        except ValueError:
-            raise RemoteError(f"{path}: the server returned malformed ciphertext") from None
-        local = store.sealed.get(path)
-        if local is not None and path not in versions:
-            report.conflicts.append(path)
-            continue
+            version = int(entry["version"])
+        except (ValueError, KeyError, TypeError):
+            raise RemoteError(f"{path}: the server returned a malformed entry") from None
         store.keys.open(blob, purpose="store-entry", name=f"{store.keys.store_id}/{path}")  # verify first
         store.sealed[path] = blob
         store.log_action("pull", path)
-        versions[path] = version
+        sync.record(path, version, blob)
         report.pulled.append(path)
     if report.pulled:
         store.save()
-    _save_sync(store, versions)
+    _save_sync(store, sync)
     return report
 
 

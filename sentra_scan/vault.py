@@ -74,10 +74,12 @@ class VaultClient:
 
 
 def _errors(resp: Any) -> str:
+    """Vault's error list on one line ("1 error occurred:\n\t* permission denied" -> "... * permission denied")."""
     try:
-        return "; ".join(resp.json().get("errors", []))[:300]
-    except ValueError:
+        errors = resp.json().get("errors", [])
+    except (ValueError, AttributeError):
         return ""
+    return " ".join("; ".join(str(e) for e in errors).split())[:300]
 
 
 class VaultBackend:
@@ -126,10 +128,14 @@ class VaultBackend:
         resp = self.client.request("DELETE", f"/{self.mount}/metadata/{quote(self._key(project, path))}")
         self._check(resp, f"deleting {path}")
 
-    def list(self, project: str) -> list[tuple[str, int]]:
+    def list(self, project: str, under: str = "") -> list[tuple[str, int]]:
+        """The project's entries, or only those whose path starts with `under` (e.g. "dev/"):
+        a Vault policy that confines a role to PREFIX/PROJECT/dev/ lets it list that folder,
+        not the project's root."""
+        check_name(project, "x/y")
         base = f"{self.prefix}/{project}" if self.prefix else project
         out: list[tuple[str, int]] = []
-        pending = [""]
+        pending = [under.rsplit("/", 1)[0] + "/" if "/" in under else ""]
         while pending:
             sub = pending.pop()
             resp = self.client.request("LIST", f"/{self.mount}/metadata/{quote(base + '/' + sub)}")
@@ -143,7 +149,7 @@ class VaultBackend:
                     entry = self.get(project, sub + key)
                     if entry is not None:
                         out.append((sub + key, entry.version))
-        return sorted(out)
+        return sorted(e for e in out if e[0].startswith(under))
 
 
 class VaultRemote:
@@ -153,8 +159,11 @@ class VaultRemote:
         self.backend = backend
         self.project = project
 
-    def list(self) -> dict[str, int]:
-        return dict(self.backend.list(self.project))
+    def list(self, prefixes: tuple[str, ...] = ()) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for prefix in prefixes or ("",):
+            out.update(self.backend.list(self.project, prefix))
+        return out
 
     def get(self, path: str) -> dict[str, Any]:
         entry = self.backend.get(self.project, path)

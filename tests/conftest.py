@@ -24,7 +24,24 @@ def hermetic_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("GIT_AUTHOR_DATE", "2026-01-02T03:04:05+00:00")
     monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-01-02T03:04:05+00:00")
     monkeypatch.setenv("NO_COLOR", "1")
-    for var in ("SKIP", "SENTRA_STRICT", "SENTRA_CACHE_DIR", "GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE"):
+    # Never the developer's real keyring or session bus: tests that need a credential store
+    # start their own (tests/test_keyring_integration.py) or pass SENTRA_KEY explicitly.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    for var in (
+        "SKIP",
+        "SENTRA_STRICT",
+        "SENTRA_CACHE_DIR",
+        "SENTRA_KEY",
+        "SENTRA_KEY_FILE",
+        "SENTRA_PASSWORD",
+        "SENTRA_KEY_SOURCE",
+        "SENTRA_SERVER",
+        "SENTRA_API_KEY",
+        "DBUS_SESSION_BUS_ADDRESS",
+        "GIT_DIR",
+        "GIT_INDEX_FILE",
+        "GIT_WORK_TREE",
+    ):
         monkeypatch.delenv(var, raising=False)
     return home
 

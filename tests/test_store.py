@@ -102,9 +102,11 @@ def test_import_a_dotenv_file(repo: Repo, tmp_path: Path) -> None:
 # --- the audit log ------------------------------------------------------------------------------
 
 
-def test_every_mutation_is_audited_without_values(filled: Repo) -> None:
-    filled.git("config", "user.name", "Ann Actor")
-    filled.git("config", "user.email", "ann@example.test")
+def test_every_mutation_is_audited_without_values(filled: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The actor is git's author identity, as for a commit: GIT_AUTHOR_* over user.* config.
+    filled.git("config", "user.name", "Config Name")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Ann Actor")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "ann@example.test")
     put(filled, "dev/API_TOKEN", VALUE + "2")
     assert sentra(["secrets", "rm", "prod/DB_PASSWORD"], filled.path).returncode == 0
     log = (filled.path / ".sentra" / "audit.log").read_text(encoding="utf-8")

@@ -33,6 +33,7 @@ from sentra_scan.auth.verify import (
 
 __all__ = ["Claims", "Provider", "Tokens", "discover", "login", "refresh", "revoke", "supabase", "verify_token"]
 
+OIDC_CALLBACK_PATH = "/callback"  # register http://127.0.0.1/callback (any port) at the provider
 DONE_PAGE = (
     b"<!doctype html><meta charset=utf-8><title>Sentra</title>"
     b"<p>Sentra: login complete. You can close this tab and return to your terminal.</p>"
@@ -123,6 +124,19 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality for any text (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
+
+
+def _answers(params: Mapping[str, str], state: str | None, issuer: str | None) -> bool:
+    """The callback answers this request: its `state`, and its `iss` when the provider
+    sends one (RFC 9207: a defence against mix-up attacks)."""
+    if state is not None and not _same(params.get("state", ""), state):
+        return False
+    return issuer is None or "iss" not in params or _same(params["iss"], issuer)
+
+
 class _Callback:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -131,10 +145,13 @@ class _Callback:
 
 
 class LoopbackListener:
-    """One request to a random path on 127.0.0.1:<ephemeral>, then it closes."""
+    """One request to the callback path on 127.0.0.1:<ephemeral>, then it closes. The path
+    is random unless one is given: an OpenID provider matches a loopback redirect URI on
+    everything but its port (RFC 8252, section 7.3), so there it is the registered
+    `/callback` and the `state` check binds the answer to this request."""
 
-    def __init__(self) -> None:
-        self.callback = _Callback("/callback/" + secrets.token_urlsafe(16))
+    def __init__(self, path: str | None = None, state: str | None = None, issuer: str | None = None) -> None:
+        self.callback = _Callback(path or "/callback/" + secrets.token_urlsafe(16))
         cb = self.callback
 
         class Handler(BaseHTTPRequestHandler):
@@ -144,7 +161,7 @@ class LoopbackListener:
                     self.send_error(404)
                     return
                 cb.params = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                ok = "code" in cb.params
+                ok = "code" in cb.params and _answers(cb.params, state, issuer)
                 body = DONE_PAGE if ok else FAIL_PAGE
                 self.send_response(200 if ok else 400)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -233,9 +250,11 @@ def _post(
     if resp.status_code >= 400:
         try:
             err = resp.json()
-            detail = err.get("error_description") or err.get("error") or err.get("msg") or ""
         except ValueError:
-            detail = ""
+            err = None
+        detail = ""
+        if isinstance(err, dict):
+            detail = err.get("error_description") or err.get("error") or err.get("msg") or ""
         raise TokenError(f"{url} refused the request (HTTP {resp.status_code}) {str(detail)[:200]}".rstrip())
     try:
         data = resp.json() if resp.content else {}
@@ -265,7 +284,8 @@ def login(
     jwks = jwks or provider.jwks()
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(32)
-    listener = LoopbackListener()
+    oidc = provider.kind != "supabase"
+    listener = LoopbackListener(OIDC_CALLBACK_PATH, state, provider.issuer) if oidc else LoopbackListener()
     try:
         open_browser(authorize_url(provider, listener.redirect_uri, challenge, state))
     except BaseException:
@@ -273,9 +293,12 @@ def login(
         raise
     params = listener.wait(timeout_s)
     if "error" in params:
-        raise TokenError(f"the provider refused the login: {params.get('error')} {params.get('error_description', '')}")
-    if provider.kind != "supabase" and not hmac.compare_digest(params.get("state", ""), state):
+        detail = f"{params.get('error')} {params.get('error_description', '')}"[:200]
+        raise TokenError(f"the provider refused the login: {detail}")
+    if provider.kind != "supabase" and not _same(params.get("state", ""), state):
         raise TokenError("the login answer's state does not match this request (possible CSRF); nothing stored")
+    if not _answers(params, None, provider.issuer):
+        raise TokenError("the login answer names another issuer (possible mix-up attack); nothing stored")
     code = params.get("code")
     if not code:
         raise TokenError("the login answer has no authorization code")
@@ -309,13 +332,19 @@ def refresh(provider: Provider, refresh_token: str, jwks: JwksCache | None = Non
     return tokens
 
 
-def revoke(provider: Provider, tokens: Tokens | None, refresh_token: str | None) -> None:
+def revoke(provider: Provider, tokens: Tokens | None, refresh_token: str | None) -> bool:
+    """End the session at the provider; False when there was nothing it could revoke.
+    Supabase signs out with the (valid) access token; an OpenID provider revokes the
+    refresh token, which needs no valid access token."""
     if provider.revocation_url is None:
-        return
+        return False
     if provider.kind == "supabase":
-        if tokens is not None:
-            _post(provider, provider.revocation_url, json={}, bearer=tokens.access_token)
-        return
-    if refresh_token:
-        form = {"token": refresh_token, "token_type_hint": "refresh_token", "client_id": provider.client_id}
-        _post(provider, provider.revocation_url, form=form)
+        if tokens is None:
+            return False
+        _post(provider, provider.revocation_url, json={}, bearer=tokens.access_token)
+        return True
+    if not refresh_token:
+        return False
+    form = {"token": refresh_token, "token_type_hint": "refresh_token", "client_id": provider.client_id}
+    _post(provider, provider.revocation_url, form=form)
+    return True

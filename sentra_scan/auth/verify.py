@@ -15,14 +15,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sentra_scan.errors import SentraError
+from sentra_scan.errors import ExitCode, SentraError
 
 ALLOWED_ALGORITHMS = ("ES256", "RS256")
 _KTY = {"ES256": "EC", "RS256": "RSA"}
 
 
 class TokenError(SentraError):
-    """A token that must not be accepted. The message never contains the token."""
+    """A token that must not be accepted, or a login that failed. The message never
+    contains a token or a code."""
+
+    exit_code = ExitCode.KEY  # a credential problem, like "not logged in"; never "internal error"
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,8 @@ def verify_token(token: str, policy: TokenPolicy, jwks: JwksCache) -> Claims:
         raise TokenError("malformed token") from None
     alg = header.get("alg")
     if alg not in policy.algorithms:
-        raise TokenError(f"token algorithm {alg!r} is not allowed (allowed: {', '.join(policy.algorithms)})")
+        shown = repr(alg) if isinstance(alg, str) and len(alg) <= 16 else "(unreadable)"  # echo no long header text
+        raise TokenError(f"token algorithm {shown} is not allowed (allowed: {', '.join(policy.algorithms)})")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise TokenError("token has no key id (kid)")

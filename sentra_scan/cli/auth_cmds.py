@@ -89,11 +89,10 @@ def logout() -> int:
         access, refresh = store.load(provider)
         try:
             tokens = None
-            if access:
+            if access and provider.kind == "supabase":  # its sign-out takes the access token
                 claims = oauth.verify_token(access, provider.policy(), provider.jwks())
                 tokens = oauth.Tokens(access, refresh, claims)
-            oauth.revoke(provider, tokens, refresh)
-            revoked = "revoked and "
+            revoked = "revoked and " if oauth.revoke(provider, tokens, refresh) else ""
         except TokenError as exc:
             revoked = ""
             click.echo(f"warning: could not revoke at the provider ({exc.message}); deleting locally", err=True)

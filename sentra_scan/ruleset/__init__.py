@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentra_scan import yamlcache
 from sentra_scan.errors import ConfigError
+from sentra_scan.pathglob import PathMatcher
 from sentra_scan.ruleset.schema import Rule, parse_rule_file, validate_patterns
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class RuleSet:
             seen[rule.id] = rule.source
         self.rules: tuple[Rule, ...] = tuple(rules)
         self._index: KeywordIndex | None = None
+        self._prefilter_index: KeywordIndex | None = None
         self._compiled: dict[int, regex.Pattern[str]] = {}
         self._allow: dict[int, list[regex.Pattern[str]]] = {}
 
@@ -124,10 +126,17 @@ class RuleSet:
         return sorted(self._index.select(lowered))
 
     def keyword_ends(self, lowered: str) -> Iterator[int]:
-        """The history source's prefilter: where any rule's keyword ends in `lowered`."""
-        if self._index is None:
-            self._index = KeywordIndex(list(self.rules))
-        return self._index.ends(lowered)
+        """The history source's prefilter: where a keyword of a rule that may run on any
+        path ends in `lowered`. Rules limited to some paths (`.pgpass`, `master.key`) are
+        triggered by the path instead (`path_trigger`), so their broad keywords do not
+        make every hunk of a history look interesting."""
+        if self._prefilter_index is None:
+            self._prefilter_index = KeywordIndex([r for r in self.rules if not r.paths_include])
+        return self._prefilter_index.ends(lowered)
+
+    def path_trigger(self) -> PathMatcher:
+        """Paths whose every hunk the history source hands over (path-limited rules)."""
+        return PathMatcher([g for r in self.rules for g in r.paths_include])
 
     def pattern(self, i: int) -> regex.Pattern[str]:
         compiled = self._compiled.get(i)

@@ -104,8 +104,8 @@ def endpoint(permission: str | None) -> Callable[[Handler], Callable[[Request], 
             client = _client(request)
             if state.limiter.blocked(client):
                 return _error(429, "too many failed requests; try again later")
-            try:
-                principal = _authenticate(request, state)
+            try:  # in a thread: a JWKS refetch or the key file must not block the event loop
+                principal = await asyncio.to_thread(_authenticate, request, state)
             except TokenError as exc:
                 principal = None
                 reason = exc.message
@@ -245,12 +245,16 @@ async def create_key(request: Request, state: ServerState, principal: Principal)
         doc = json.loads(await request.body())
         name = str(doc["name"])
         role = str(doc.get("role", "viewer"))
-        prefixes = [str(p) for p in doc.get("prefixes", [])]
+        prefixes = doc.get("prefixes", [])
+        if not isinstance(prefixes, list) or not all(isinstance(p, str) and p for p in prefixes):
+            raise TypeError("prefixes must be a list of non-empty strings")
     except (ValueError, KeyError, TypeError):
-        return _error(400, "body must be JSON {name, role, prefixes}")
+        return _error(400, "body must be JSON {name, role, prefixes: [non-empty strings]}")
     own = principal.role(project) or "viewer"
     if role not in RANK or RANK[role] > RANK[own]:
         return _error(403, "forbidden: a key cannot have more rights than its creator")
+    if principal.prefixes is not None and not (prefixes and all(p.startswith(principal.prefixes) for p in prefixes)):
+        return _error(403, "forbidden: a key cannot reach paths its creator cannot")
     key_id, key = state.api_keys.create(project, name, role, prefixes, principal.subject)
     state.audit(action="apikey-create", subject=principal.subject, project=project, key=key_id, role=role)
     return JSONResponse({"id": key_id, "key": key, "note": "shown once; store it in your CI's secret store"}, 201)

@@ -44,6 +44,14 @@ def check_name(project: str, path: str) -> None:
         raise ValueError("invalid entry path")
 
 
+def _is_entry_path(path: str) -> bool:
+    try:
+        check_name("x", path)
+    except ValueError:
+        return False
+    return True
+
+
 class Backend(Protocol):
     def get(self, project: str, path: str) -> Entry | None: ...
     def put(self, project: str, path: str, ciphertext: str, meta: dict[str, Any], expected: int) -> int: ...
@@ -175,7 +183,10 @@ class S3Backend:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
             for item in page.get("Contents", []):
-                rel = item["Key"][len(base) : -len(".json")]
+                key = str(item["Key"])
+                rel = key[len(base) : -len(".json")]
+                if not key.endswith(".json") or not _is_entry_path(rel):
+                    continue  # not an entry: another tool's object under the prefix
                 entry = self.get(project, rel)
                 if entry is not None:
                     out.append((rel, entry.version))

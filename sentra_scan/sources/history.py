@@ -151,8 +151,10 @@ class HistorySource:
         progress: Callable[[int], None] | None = None,
         deadline: float | None = None,
         first_parent: bool = False,
+        path_trigger: Callable[[str], bool] | None = None,
     ) -> None:
         self.prefilter = prefilter
+        self.path_trigger = path_trigger
         self.repo = repo
         self.revs = list(revs)
         self.commits = list(commits) if commits is not None else None
@@ -279,7 +281,28 @@ class HistorySource:
             if hunk < 0 or hunk < seg.rfind(b"\ndiff --", 0, line_start):
                 continue  # a file header line ('+++ b/path'), not an added line of a hunk
             found[hunk + 1] = None
-        return list(found)
+        if self.path_trigger is not None:
+            self._path_hunks(seg, found)
+        return sorted(found)
+
+    def _path_hunks(self, seg: bytes, found: dict[int, None]) -> None:
+        """Every hunk of the files whose path a path-limited rule wants."""
+        assert self.path_trigger is not None
+        pos = seg.find(b"\n+++ ")
+        while pos >= 0:
+            eol = seg.find(b"\n", pos + 1)
+            eol = len(seg) if eol < 0 else eol
+            target = seg[pos + 5 : eol].decode("utf-8", "replace").rstrip("\t")
+            path = unquote_path(target)
+            path = path[2:] if path.startswith("b/") else path
+            nxt = [e for e in (seg.find(b"\ndiff --", eol), seg.find(COMMIT_MARK, eol)) if e >= 0]
+            stop = min(nxt) if nxt else len(seg)
+            if target != "/dev/null" and self.path_trigger(path):
+                hunk = seg.find(b"\n@@", eol, stop)
+                while hunk >= 0:
+                    found[hunk + 1] = None
+                    hunk = seg.find(b"\n@@", hunk + 1, stop)
+            pos = seg.find(b"\n+++ ", stop)
 
 
 def _hunk_end(seg: bytes, start: int) -> int:
