@@ -41,6 +41,8 @@ def run_checks(repo: Path | None = None) -> list[Check]:
     git = shutil.which("git")
     checks.append(Check("git", git is not None, git or "not found", "install git"))
     root = api.find_root(repo)
+    if root is None:
+        checks.append(Check("repository", True, "not inside a git repository: hooks, state and store not checked"))
     checks.append(
         _run(
             "rules and config",
@@ -103,9 +105,15 @@ def run_checks(repo: Path | None = None) -> list[Check]:
         def server_check() -> str:
             import httpx
 
-            resp = httpx.get(server.rstrip("/") + "/api/v1/health", timeout=5.0)
+            try:
+                resp = httpx.get(server.rstrip("/") + "/api/v1/health", timeout=5.0)
+            except httpx.HTTPError as exc:
+                raise SentraError(
+                    f"cannot reach {server}: {type(exc).__name__}: {exc}",
+                    hint="start the server, or fix or unset SENTRA_SERVER",
+                ) from None
             if resp.status_code != 200:
-                raise SentraError(f"health answered HTTP {resp.status_code}")
+                raise SentraError(f"health answered HTTP {resp.status_code}", hint="check the server's log")
             return f"{server} healthy"
 
         checks.append(_run("server", server_check))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from sentra_scan.crypto import DecryptError
 from sentra_scan.errors import RemoteError, UsageError
 from sentra_scan.store import Store
 
@@ -38,15 +39,18 @@ class Remote:
     def __init__(self, base_url: str, project: str, context: str, *, auth_header: str, verify: Any = True) -> None:
         import httpx
 
-        from sentra_scan.auth.verify import check_url
+        from sentra_scan.auth.verify import TokenError, check_url
 
-        check_url(base_url, allow_http_loopback=os.environ.get("SENTRA_ALLOW_HTTP_LOOPBACK") == "1")
+        try:
+            check_url(base_url, allow_http_loopback=os.environ.get("SENTRA_ALLOW_HTTP_LOOPBACK") == "1")
+        except TokenError as exc:  # a wrong URL, not a credential problem; refused before connecting
+            raise UsageError(exc.message, hint="the server is reached over https:// (pin its CA with --ca)") from None
         self.project = project
         self.client = httpx.Client(
             base_url=base_url.rstrip("/") + f"/api/v1/projects/{quote(project)}",
             headers={"Authorization": auth_header, "X-Sentra-Context": context},
             timeout=20.0,
-            verify=verify,
+            verify=tls_verify(verify),
         )
 
     def _call(self, method: str, url: str, **kw: Any) -> Any:
@@ -55,7 +59,7 @@ class Remote:
         try:
             resp = self.client.request(method, url, **kw)
         except httpx.HTTPError as exc:
-            raise RemoteError(f"cannot reach the server: {type(exc).__name__}: {exc}") from None
+            raise unreachable("the server", exc) from None
         return resp
 
     def list(self, prefixes: tuple[str, ...] = ()) -> dict[str, int]:
@@ -77,6 +81,30 @@ class Remote:
             return None
         _check(resp)
         return int(resp.json()["version"])
+
+
+def tls_verify(verify: Any) -> Any:
+    """httpx's `verify`: a CA bundle's path (--ca) becomes an SSL context that trusts it."""
+    if not isinstance(verify, str | os.PathLike):
+        return verify
+    import ssl
+
+    try:
+        return ssl.create_default_context(cafile=os.fspath(verify))
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"--ca {os.fspath(verify)}: not a readable PEM CA bundle ({exc})") from None
+
+
+def unreachable(what: str, exc: Exception) -> RemoteError:
+    """A failed connection, said plainly; an untrusted certificate says how to pin the CA."""
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        reason = text.split("certificate verify failed:", 1)[-1].split("(_ssl", 1)[0].strip(" :")
+        return RemoteError(
+            f"cannot reach {what}: its TLS certificate is not trusted ({reason or 'verification failed'})",
+            hint="pin the CA that signed it with --ca CA.pem",
+        )
+    return RemoteError(f"cannot reach {what}: {type(exc).__name__}: {text}".rstrip(": "))
 
 
 def _check(resp: Any) -> None:
@@ -190,7 +218,13 @@ def pull(store: Store, remote: Peer, prefixes: tuple[str, ...]) -> SyncReport:
             version = int(entry["version"])
         except (ValueError, KeyError, TypeError):
             raise RemoteError(f"{path}: the server returned a malformed entry") from None
-        store.keys.open(blob, purpose="store-entry", name=f"{store.keys.store_id}/{path}")  # verify first
+        try:  # verify first
+            store.keys.open(blob, purpose="store-entry", name=f"{store.keys.store_id}/{path}")
+        except DecryptError as exc:
+            raise DecryptError(
+                f"{path} from the server does not open with this store's keys: {exc.message}",
+                hint="it was sealed by another store (another keys.json) or is not Sentra's; nothing was pulled",
+            ) from None
         store.sealed[path] = blob
         store.log_action("pull", path)
         sync.record(path, version, blob)

@@ -48,11 +48,18 @@ class VaultClient:
         headers = {"X-Vault-Request": "true"}
         if namespace:
             headers["X-Vault-Namespace"] = namespace
-        self._http = httpx.Client(base_url=address.rstrip("/") + "/v1", headers=headers, timeout=15.0, verify=verify)
+        from sentra_scan.upload import tls_verify
+
+        self._http = httpx.Client(
+            base_url=address.rstrip("/") + "/v1", headers=headers, timeout=15.0, verify=tls_verify(verify)
+        )
         self._token = token
 
     def __repr__(self) -> str:
         return "VaultClient(<token hidden>)"
+
+    def close(self) -> None:
+        self._http.close()
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         import httpx
@@ -61,7 +68,12 @@ class VaultClient:
         try:
             return self._http.request(method, path, headers=headers, **kw)
         except httpx.HTTPError as exc:
-            raise RemoteError(f"cannot reach Vault: {type(exc).__name__}") from None
+            from sentra_scan.upload import unreachable
+
+            error = unreachable("Vault", exc)
+            raise RemoteError(
+                error.message if error.hint else f"cannot reach Vault: {type(exc).__name__}", hint=error.hint
+            ) from None
 
     def login_jwt(self, role: str, jwt: str, mount: str = "jwt") -> None:
         resp = self._call("POST", f"/auth/{quote(mount)}/login", json={"role": role, "jwt": jwt})

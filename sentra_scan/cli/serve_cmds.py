@@ -20,6 +20,20 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def _check_tls(cert: Path, key: Path) -> None:
+    """The certificate and key load and belong together (said before start-up, not as a crash)."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(cert), str(key))
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+        raise UsageError(
+            f"cannot use --tls-cert {cert} with --tls-key {key}: {reason}",
+            hint="a PEM certificate chain and the PEM private key that matches it",
+        ) from None
+
+
 @click.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -40,6 +54,10 @@ def serve(
     """Serve ciphertext storage for a team (binds to 127.0.0.1 unless told otherwise)."""
 
     def go() -> int:
+        if (tls_cert is None) != (tls_key is None):
+            raise UsageError("--tls-cert and --tls-key go together", hint="pass the certificate chain and its key")
+        if tls_cert is not None and tls_key is not None:
+            _check_tls(tls_cert, tls_key)
         if not _loopback(host) and not (tls_cert and tls_key) and not behind_proxy:
             raise UsageError(
                 f"refusing to serve plain HTTP on {host}",

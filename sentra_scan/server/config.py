@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sentra_scan.auth.verify import JwksCache, TokenPolicy, https_fetch
+from sentra_scan.auth.verify import JwksCache, TokenError, TokenPolicy, check_url, https_fetch
 from sentra_scan.errors import ConfigError
 from sentra_scan.server.policy import RANK, ApiKeys, FailureLimiter, PathRules
 from sentra_scan.server.storage import Backend, DirBackend, S3Backend
@@ -64,9 +64,12 @@ def load_server_state(path: Path, *, dev_overlay: bool = False) -> Any:
         token = os.environ.get("VAULT_TOKEN", "")
         if not token:
             raise ConfigError("the vault backend needs VAULT_TOKEN in the environment", source=source, key="storage")
-        client = VaultClient(
-            str(_req(storage, "address", source, "storage")), token=token, verify=storage.get("ca", True)
-        )
+        address = str(_req(storage, "address", source, "storage"))
+        try:  # the token goes with every request: never in clear over a network
+            check_url(address, allow_http)
+        except TokenError as exc:
+            raise ConfigError(exc.message, source=source, key="storage.address") from None
+        client = VaultClient(address, token=token, verify=storage.get("ca", True))
         backend = VaultBackend(client, str(storage.get("mount", "secret")), str(storage.get("prefix", "sentra")))
     else:
         raise ConfigError("must be dir, s3 or vault", source=source, key="storage.kind")
