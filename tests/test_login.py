@@ -359,3 +359,28 @@ def test_no_credential_store_no_login(provider: OidcProvider, tmp_path: Path) ->
     assert proc.returncode == 6
     assert "no OS credential store" in proc.stderr
     assert "http://" not in proc.stderr  # no URL printed: nothing started
+
+
+def test_token_store_chunks_and_refuses_a_plaintext_keyring(tmp_path: Path) -> None:
+    """Long tokens (Supabase's run past Windows' 2.5 KB entry limit) are split and joined
+    back exactly; a shorter one leaves no stale chunk; a plaintext file keyring is refused."""
+    from sentra_scan.auth.tokens import TokenStore
+    from sentra_scan.errors import KeyStateError
+    from tests.keyring_memory import MemoryKeyring, PlaintextFileKeyring
+
+    provider = oauth.Provider("oidc", "https://idp.example.test", "https://a", "https://t", "https://j")
+    backend = MemoryKeyring()
+    store = TokenStore(backend)
+    long_access, refresh = "a" * 999 + "b" * 1001 + "c" * 500, "r" * 40
+    store.save(provider, long_access, refresh)
+    assert store.load(provider) == (long_access, refresh)
+    assert all(len(v) <= 1000 for v in backend.entries.values())
+    store.save(provider, "short-access", None)  # no new refresh token: the old one stays
+    assert store.load(provider) == ("short-access", refresh)
+    names = sorted(u.removeprefix(provider.issuer) for _s, u in backend.entries)
+    assert names == ["|access:0", "|access:n", "|refresh:0", "|refresh:n"]
+    store.clear(provider)
+    assert backend.entries == {}
+    assert store.load(provider) == (None, None)
+    with pytest.raises(KeyStateError, match="no OS credential store"):
+        TokenStore(PlaintextFileKeyring())

@@ -38,6 +38,7 @@ MEMBERS = {
     OTHER_ADMIN: {"other": "admin"},
 }
 ROLE_PREFIXES = {"developer": ["dev/", "staging/"]}
+MINTED: set[str] = set()  # every bearer token and API key used here, for the canary at teardown
 
 
 def ct(data: bytes) -> str:
@@ -58,12 +59,17 @@ def server(provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     with sentra_server(work, config) as s:
         yield s
+        written = "\n".join(p.read_text(errors="replace") for p in s.data_dir.rglob("*") if p.is_file())
+        for credential in MINTED:
+            assert credential not in s.output(), "a token or key was printed by the server"
+            assert credential not in written, "a token or key was written by the server"
 
 
 class Api:
     """One identity's HTTP client for the project's endpoints."""
 
     def __init__(self, server: SentraServer, auth: str, context: str | None = "dev", project: str = PROJECT):
+        MINTED.add(auth.split(" ", 1)[1])
         headers = {"Authorization": auth}
         if context is not None:
             headers["X-Sentra-Context"] = context

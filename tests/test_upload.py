@@ -7,6 +7,7 @@ in anything the CLI, the server or the provider prints or the server writes."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from sentra_scan.auth.tokens import SERVICE
+from sentra_scan.store import Store
 from tests.helpers import Repo, canary_github_token, init_repo, sentra
 from tests.oidc.harness import (
     KeySet,
@@ -129,17 +131,28 @@ def sealed(repo: Repo, path: str) -> str:
     raise AssertionError(f"{path} not in the store")
 
 
-def holds(repo: Repo, key: str, path: str, secret: str) -> bool:
-    """The store opens this entry to this value (checked in-process: never printed)."""
+@contextlib.contextmanager
+def opened(repo: Repo, key: str) -> Iterator[Store]:
+    """The repository's store, opened in this process with its key."""
     from sentra_scan.keys import KeySource
     from sentra_scan.state import open_state
-    from sentra_scan.store import Store
 
     state = open_state(repo.path, source=KeySource("key", "", key), create=False)
     try:
-        return Store.open(repo.path / ".sentra" / "secrets.enc", state.keys).get(path) == secret
+        yield Store.open(repo.path / ".sentra" / "secrets.enc", state.keys)
     finally:
         state.close()
+
+
+def holds(repo: Repo, key: str, path: str, secret: str) -> bool:
+    """The store opens this entry to this value (checked in-process: never printed)."""
+    with opened(repo, key) as store:
+        return store.get(path) == secret
+
+
+def names(repo: Repo, key: str) -> list[str]:
+    with opened(repo, key) as store:
+        return store.names()
 
 
 def server_entry(world: World, project: str, path: str) -> dict[str, Any]:
@@ -199,8 +212,7 @@ def test_push_and_pull_ciphertext_only_with_a_bearer_session(world: World, tmp_p
     assert holds(teammate, key, "dev/STRIPE_KEY", stripe)
     assert holds(teammate, key, "dev/DB_URL", db)
     assert "pull: 0 entries, 2 unchanged" in pull(world, teammate, key, "acme").stdout
-    listed = world.run(["secrets", "list", "--json"], teammate, world.env(key))
-    assert json.loads(listed.stdout) == ["dev/DB_URL", "dev/STRIPE_KEY"]
+    assert names(teammate, key) == ["dev/DB_URL", "dev/STRIPE_KEY"]
 
 
 def test_conflicts_are_reported_and_nothing_is_overwritten(world: World, tmp_path: Path) -> None:
@@ -252,7 +264,7 @@ def test_pull_accepts_only_what_opens_with_the_store_keys(world: World, tmp_path
     before = store_file.read_bytes()
     refused = pull(world, alice, key, "verify")
     assert refused.returncode == 6
-    assert "dev/FOREIGN" not in world.run(["secrets", "list"], alice, world.env(key)).stdout
+    assert names(alice, key) == ["dev/OWN"]
     assert store_file.read_bytes() == before
     assert "internal error" not in refused.stderr
 
