@@ -43,7 +43,7 @@ def scan_target(
         progress=progress,
         deadline=deadline,
         first_parent=first_parent,
-        path_trigger=scanner.ruleset.path_trigger().matches,
+        path_trigger=_cached(scanner.ruleset.path_trigger().matches),
     )
 
     def items() -> Iterator[Fragment | Skipped]:
@@ -64,6 +64,19 @@ def scan_target(
         )
         result = dataclasses.replace(result, skipped=(*result.skipped, note))
     return HistoryScan(target, result, source.stats, unscanned)
+
+
+def _cached(match: Callable[[str], bool]) -> Callable[[str], bool]:
+    """A history names the same few thousand paths over and over: match each once."""
+    seen: dict[str, bool] = {}
+
+    def cached(path: str) -> bool:
+        hit = seen.get(path)
+        if hit is None:
+            hit = seen[path] = match(path)
+        return hit
+
+    return cached
 
 
 def _when(commit: CommitInfo | None) -> float:

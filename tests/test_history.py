@@ -38,9 +38,9 @@ def _quick_cli(monkeypatch: pytest.MonkeyPatch, rules_cache: Path) -> None:
     monkeypatch.setenv("SENTRA_NO_RECORD", "1")
 
 
-def keyword_ends(text: str) -> Iterator[int]:
-    """A prefilter with one keyword, 'ghp_' (the input is lower-cased, like the real one)."""
-    return (m.end() for m in re.finditer("ghp_", text))
+def keyword_ends(data: bytes) -> Iterator[int]:
+    """A prefilter with one keyword, 'ghp_' (case-insensitive, like the real one)."""
+    return (m.end() - 1 for m in re.finditer(b"ghp_", data.lower()))
 
 
 def head(cid: str, *parents: str, author: str = "Ann Author", date: str = "2026-01-02T03:04:05+00:00") -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,8 @@ from sentra_scan.ruleset.schema import Rule, parse_rule_file, validate_patterns
 
 if TYPE_CHECKING:
     import regex
+
+    from sentra_scan.ruleset.prefilter import BytesPrefilter
 
 __all__ = ["Rule", "RuleSet", "default_rules_dir", "load_rule_files"]
 
@@ -65,25 +67,15 @@ class KeywordIndex:
         """Indices of rules with a keyword in `lowered` (the text, lower-cased)."""
         found: set[int] = set()
         if self._automaton is not None:
-            for _end, ids in self._automaton.iter(lowered):
+            # Distinct keywords first (one set of tuples), then their rules: a big
+            # fragment holds thousands of occurrences of a few keywords.
+            for ids in {ids for _end, ids in self._automaton.iter(lowered)}:
                 found.update(ids)
             return found
         for kw, ids in self._by_kw.items():
             if kw in lowered:
                 found.update(ids)
         return found
-
-    def ends(self, lowered: str) -> Iterator[int]:
-        """End offsets of every keyword occurrence in `lowered` (order not guaranteed)."""
-        if self._automaton is not None:
-            for end, _ids in self._automaton.iter(lowered):
-                yield end
-            return
-        for kw in self._by_kw:
-            i = lowered.find(kw)
-            while i >= 0:
-                yield i + len(kw) - 1
-                i = lowered.find(kw, i + 1)
 
 
 class RuleSet:
@@ -97,7 +89,7 @@ class RuleSet:
             seen[rule.id] = rule.source
         self.rules: tuple[Rule, ...] = tuple(rules)
         self._index: KeywordIndex | None = None
-        self._prefilter_index: KeywordIndex | None = None
+        self._prefilter: BytesPrefilter | None = None
         self._compiled: dict[int, regex.Pattern[str]] = {}
         self._allow: dict[int, list[regex.Pattern[str]]] = {}
 
@@ -125,14 +117,16 @@ class RuleSet:
             self._index = KeywordIndex(list(self.rules))
         return sorted(self._index.select(lowered))
 
-    def keyword_ends(self, lowered: str) -> Iterator[int]:
+    def keyword_ends(self, data: bytes) -> list[int]:
         """The history source's prefilter: where a keyword of a rule that may run on any
-        path ends in `lowered`. Rules limited to some paths (`.pgpass`, `master.key`) are
-        triggered by the path instead (`path_trigger`), so their broad keywords do not
-        make every hunk of a history look interesting."""
-        if self._prefilter_index is None:
-            self._prefilter_index = KeywordIndex([r for r in self.rules if not r.paths_include])
-        return self._prefilter_index.ends(lowered)
+        path ends in a raw chunk of `git log -p`. Rules limited to some paths (`.pgpass`,
+        `master.key`) are triggered by the path instead (`path_trigger`), so their broad
+        keywords do not make every hunk of a history look interesting."""
+        if self._prefilter is None:
+            from sentra_scan.ruleset.prefilter import BytesPrefilter
+
+            self._prefilter = BytesPrefilter(k for r in self.rules if not r.paths_include for k in r.keywords)
+        return self._prefilter.ends(data)
 
     def path_trigger(self) -> PathMatcher:
         """Paths whose every hunk the history source hands over (path-limited rules)."""

@@ -14,6 +14,7 @@ first, and an audit must still name the oldest copy as the one that introduced a
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from bisect import bisect_right
@@ -28,6 +29,7 @@ from sentra_scan.sources.diffparse import unquote_path
 from sentra_scan.sources.gitcmd import FIXED_CONFIG
 
 COMMIT_MARK = b"\n\x1e"
+_MARKERS = re.compile(rb"\n(@@|diff --)")
 LOG_FORMAT = "%x1e%H %P%x1f%an%x1f%ae%x1f%aI"
 LOG_ARGS = (
     "log",
@@ -48,8 +50,8 @@ CHUNK = 8 * 1024 * 1024
 BUDGET_CHUNK = 256 * 1024  # with a time budget, check the clock often
 _SKIP_MODES = (b"160000", b"120000")
 
-# Finds keyword end offsets in an ASCII-lower-cased, latin-1-decoded text.
-Prefilter = Callable[[str], Iterable[int]]
+# Finds keyword end offsets in a raw chunk of `git log -p` output (case-insensitively).
+Prefilter = Callable[[bytes], Iterable[int]]
 
 
 @dataclass
@@ -269,16 +271,25 @@ class HistorySource:
 
     def _hit_hunks(self, seg: bytes) -> list[int]:
         """Start offsets (at '@@') of the hunks with a keyword on an added line."""
-        low = seg.lower().decode("latin-1")
+        # Where every hunk and file header starts, found once: a hit is placed by bisection,
+        # never by searching backwards (a big added file holds thousands of hits).
+        hunks: list[int] = []
+        files: list[int] = []
+        for m in _MARKERS.finditer(seg):
+            (hunks if m.group(1) == b"@@" else files).append(m.start())
         found: dict[int, None] = {}
         last_line = -1
-        for end in self.prefilter(low):
+        for end in self.prefilter(seg):
             line_start = seg.rfind(b"\n", 0, end) + 1
             if line_start == last_line or seg[line_start : line_start + 1] != b"+":
                 continue
             last_line = line_start
-            hunk = seg.rfind(b"\n@@", 0, line_start)
-            if hunk < 0 or hunk < seg.rfind(b"\ndiff --", 0, line_start):
+            h = bisect_right(hunks, line_start - 1) - 1
+            if h < 0:
+                continue
+            hunk = hunks[h]
+            f = bisect_right(files, line_start - 1) - 1
+            if f >= 0 and hunk < files[f]:
                 continue  # a file header line ('+++ b/path'), not an added line of a hunk
             found[hunk + 1] = None
         if self.path_trigger is not None:

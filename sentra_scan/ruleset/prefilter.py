@@ -1,0 +1,76 @@
+"""The history prefilter: where any keyword occurs in a raw chunk of `git log -p` output.
+
+Hyperscan (its PyPI wheel bundles the library) matches all keywords at once at gigabytes
+per second, case-insensitively, with no lower-cased copy of the chunk; where the wheel is
+not available, a lower-cased copy goes through the Aho-Corasick automaton (or, without
+pyahocorasick, plain substring searches). Either way the result is the same offsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+
+class BytesPrefilter:
+    def __init__(self, keywords: Iterable[str]) -> None:
+        self.keywords = sorted({k for k in keywords if k})
+        self._hs: Any = None
+        self._ac: Any = None
+        if not self.keywords:
+            return
+        try:
+            import hyperscan
+        except ImportError:
+            self._ac = _automaton(self.keywords)
+        else:
+            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            db.compile(
+                expressions=[k.encode("utf-8") for k in self.keywords],
+                ids=list(range(len(self.keywords))),
+                elements=len(self.keywords),
+                flags=hyperscan.HS_FLAG_CASELESS,
+                literal=True,
+            )
+            self._hs = db
+
+    @property
+    def engine(self) -> str:
+        return "hyperscan" if self._hs is not None else "ahocorasick" if self._ac is not None else "python"
+
+    def ends(self, data: bytes) -> list[int]:
+        """End offsets (of the last byte) of every keyword occurrence, ascending."""
+        if not self.keywords:
+            return []
+        if self._hs is not None:
+            out: list[int] = []
+
+            def on_match(_id: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
+                out.append(end - 1)
+
+            self._hs.scan(data, match_event_handler=on_match)
+            out.sort()
+            return out
+        low = data.lower().decode("latin-1")
+        if self._ac is not None:
+            return [end for end, _k in self._ac.iter(low)]
+        return sorted(self._python(low))
+
+    def _python(self, low: str) -> Iterator[int]:
+        for kw in self.keywords:
+            i = low.find(kw)
+            while i >= 0:
+                yield i + len(kw) - 1
+                i = low.find(kw, i + 1)
+
+
+def _automaton(keywords: list[str]) -> Any:
+    try:
+        import ahocorasick
+    except ImportError:
+        return None
+    automaton = ahocorasick.Automaton()
+    for k in keywords:
+        automaton.add_word(k, k)
+    automaton.make_automaton()
+    return automaton
