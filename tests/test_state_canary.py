@@ -88,7 +88,7 @@ def test_canary_never_leaves_the_process_or_reaches_state_files(
         assert token[4:] not in out
     git_dir = repo.path / ".git"
     state = git_dir / "sentra"
-    assert sorted(p.name for p in state.iterdir()) == ["keys.json", "ledger.db"]
+    assert sorted(p.name for p in state.iterdir()) == [".lock", "keys.json", "ledger.db"]
     # The value: nowhere on disk outside the work tree's file (git objects are compressed).
     assert occurrences(token, git_dir, hermetic_env, tmpdir) == []
     assert occurrences(token[4:], git_dir, hermetic_env, tmpdir) == []
