@@ -23,12 +23,41 @@ if TYPE_CHECKING:
     from sentra_scan.config import Config
 
 INLINE_MARKER = re.compile(r"sentra:allow(?:[ \t]+([a-z0-9][a-z0-9-]*(?:[ \t]*,[ \t]*[a-z0-9][a-z0-9-]*)*))?")
-_PLACEHOLDER_WORDS = re.compile(
-    r"x{4,}|\*{3,}|\.{3,}|changeme|change[_-]?me|placeholder|dummy|redacted|example|"
+# Placeholder words. In a short value (a typed-in password, an API key) they count anywhere
+# and in any case: "dummy-pass", "EXAMPLEKEY12345678", "sk_test_xxxx". In a long value (a random
+# token, a private key body) a word that random characters happen to spell is chance, not
+# intent (1-2% of PEM private keys spell "todo" or "fake" in some mix of cases): there a word
+# counts as a whole word between non-alphanumerics ("-----BEGIN FAKE KEY-----", "my_todo"), or,
+# for the longer words, written all in one case ("...bPxRfiCYzEXAMPLEKEY").
+SHORT_SECRET = 40
+_LONG_WORDS = (
+    r"changeme|change[_-]?me|placeholder|dummy|redacted|example|"
     r"your[_-]?(?:api[_-]?)?(?:key|token|secret|password|pass)|replace[_-]?(?:me|with|this)|"
-    r"insert[_-]?(?:your|key|token|here)|notreal|not[_-]a[_-]real|fake|todo|fixme|"
-    r"^(?:test|secret|password|passwd|token|none|null|undefined|true|false|admin|root)$",
-    re.IGNORECASE,
+    r"insert[_-]?(?:your|key|token|here)|notreal|not[_-]a[_-]real|fixme"
+)
+_WORDS = _LONG_WORDS + "|fake|todo"
+_PLACEHOLDER_WORDS = re.compile(r"x{4,}|\*{3,}|\.{3,}|…|" + _WORDS, re.IGNORECASE)
+_PLACEHOLDER_WORDS_LONG = re.compile(
+    "|".join(
+        (
+            r"x{8,}|X{8,}|\*{3,}|…",
+            _LONG_WORDS,
+            _LONG_WORDS.upper(),
+            rf"(?i:(?<![A-Za-z0-9])(?:{_WORDS})(?![A-Za-z0-9]))",
+        )
+    )
+)
+_ELLIPSIS = re.compile(r"\.{3,}")  # "eyJhbGciOi..." -- but crypt(3) hashes use "." as a digit
+_PLACEHOLDER_VALUES = re.compile(
+    r"^(?:test|secret|password|passwd|token|none|null|undefined|true|false|admin|root)$", re.IGNORECASE
+)
+# Values quoted by providers' own documentation as examples (whatever their length).
+DOCUMENTED_EXAMPLES = frozenset(
+    {
+        "AKIAIOSFODNN7EXAMPLE",  # AWS access key id
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",  # AWS secret access key
+        "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",  # AWS secret access key (second example)
+    }
 )
 _TEMPLATE = re.compile(
     r"^(?:<[^<>]*>|\$\{[^}]*\}|\$\([^)]*\)|\{\{.*\}\}|\{%.*%\}|%\([^)]*\)[sd]|\$[A-Za-z_][A-Za-z0-9_]*|"
@@ -38,11 +67,58 @@ _TEMPLATE = re.compile(
 
 def is_placeholder(secret: str) -> bool:
     """Template references, masked values and well-known placeholder words."""
-    if len(set(secret)) <= 3:
+    if len(set(secret)) <= 3 or secret in DOCUMENTED_EXAMPLES:
         return True
-    if _TEMPLATE.match(secret):
+    if _TEMPLATE.match(secret) or _PLACEHOLDER_VALUES.match(secret):
         return True
-    return _PLACEHOLDER_WORDS.search(secret) is not None
+    if len(secret) <= SHORT_SECRET:
+        return _PLACEHOLDER_WORDS.search(secret) is not None
+    if _PLACEHOLDER_WORDS_LONG.search(secret):
+        return True
+    return not secret.startswith("$") and _ELLIPSIS.search(secret) is not None
+
+
+# Values with the shape of something that is not a secret. The shapes below are common as
+# values of secret-named keys, so they are dropped for generic rules only: a specific rule
+# knows its format (a Heroku key is a UUID, a legacy GitHub token is 40 hex).
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+_HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+# Spans that hold no secret, whatever rule matched inside them: a lock file's or a <script>
+# tag's subresource-integrity hash, an image, font or media inlined as a base64 data: URI.
+_INTEGRITY = re.compile(r"(?<![A-Za-z0-9])sha(?:1|256|384|512)-[A-Za-z0-9+/]{20,}={0,2}")
+_DATA_URI = re.compile(r"data:(?:image|font|audio|video)/[\w.+-]+(?:;[\w.+-]+=[\w.+-]+)*;base64,[A-Za-z0-9+/]+={0,2}")
+# Minified or generated code: past this length a line is not something a person typed, and
+# only rules that know a format (not generic: name = value) are trusted there.
+LONG_LINE = 1000
+
+
+def shape_reason(value: str, generic: bool) -> str | None:
+    """Why a value is not a secret by its shape alone, or None."""
+    if not generic:
+        return None
+    if _UUID.match(value):
+        return "UUID"
+    if _GIT_SHA.match(value):
+        return "git SHA"
+    if _HEX_COLOUR.match(value):
+        return "hex colour"
+    return None
+
+
+def span_reason(line: str, start: int, end: int, generic: bool) -> str | None:
+    """Why the text at line[start:end] (0-based) is no secret by what surrounds it, or None."""
+    if "sha" in line:
+        for m in _INTEGRITY.finditer(line):
+            if m.start() <= start and end <= m.end():
+                return "integrity hash"
+    if "base64," in line:
+        for m in _DATA_URI.finditer(line):
+            if m.start() <= start and end <= m.end():
+                return "base64 data: URI"
+    if generic and len(line) > LONG_LINE:
+        return "long line (minified code)"
+    return None
 
 
 def fingerprint(rule_id: str, secret: str, salt: str = "") -> str:
@@ -97,8 +173,15 @@ class FilterChain:
         for pat in self.ruleset.allow_patterns(i):
             if pat.search(value):
                 return f"rule allow pattern {pat.pattern!r}"
-        if self.ruleset.rules[i].validator not in CHECKSUMS and is_placeholder(value):
+        rule = self.ruleset.rules[i]
+        if rule.validator not in CHECKSUMS and is_placeholder(value):
             return "placeholder"
+        reason = shape_reason(value, rule.generic)
+        if reason is None:
+            loc = cand.location
+            reason = span_reason(cand.line_text, loc.column - 1, loc.end_column - 1, rule.generic)
+        if reason is not None:
+            return reason
         for pat in self._config_regexes():
             if pat.search(value):
                 return f"allow.regexes {pat.pattern!r}"
