@@ -166,7 +166,11 @@ def test_rotate_killed_at_random_moments_loses_nothing(ledger_repo: Repo, env: d
     envelope = json.loads((state_dir(repo) / KEYS_FILE).read_text())
     assert list(envelope["keys"]) == [envelope["active"]]
     # No hot journal left; a killed atomic write may leave only its (wrapped-key) temp file.
-    assert {p.name for p in state_dir(repo).iterdir() if not p.name.endswith(".tmp")} == {KEYS_FILE, "ledger.db", ".lock"}
+    assert {p.name for p in state_dir(repo).iterdir() if not p.name.endswith(".tmp")} == {
+        KEYS_FILE,
+        "ledger.db",
+        ".lock",
+    }
     integrity = Ledger.open(DataKeys.open_or_create(state_dir(repo), source, create=False))
     assert integrity.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     integrity.close()
