@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import math
+import re
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -64,7 +65,68 @@ def jwt_structure(token: str) -> bool:
     return isinstance(header, dict) and "alg" in header and isinstance(payload, dict)
 
 
+_PEM_ESCAPED_NEWLINE = re.compile(r"\\r|\\n|\\")
+_PEM_LABEL = re.compile(r"-{4,5} ?BEGIN ([A-Z0-9 ]+?) ?-{4,5}")
+
+
+def _pem_body(block: str) -> tuple[str, bytes | None, bool]:
+    """The label, the decoded body (None when it is not base64) and whether a
+    `Proc-Type: 4,ENCRYPTED` header says the body is encrypted."""
+    text = _PEM_ESCAPED_NEWLINE.sub("\n", block)
+    m = _PEM_LABEL.search(text)
+    label = m.group(1) if m else ""
+    lines = text.splitlines()
+    encrypted = any("ENCRYPTED" in line for line in lines if ":" in line and "BEGIN" not in line)
+    body = "".join(
+        line.strip() for line in lines[1:-1] if line.strip() and ":" not in line and not line.startswith(("=", '"'))
+    )
+    try:
+        data = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return label, None, encrypted
+    return label, data, encrypted
+
+
+def private_key(block: str) -> bool:
+    """A PEM/OpenSSH/PGP/SSH2 private-key block that holds key material: cryptography parses
+    it, or its body has the right structure (DER SEQUENCE, openssh-key-v1 magic, an OpenPGP
+    packet, the SSH2 magic). Placeholders (`MIIE...`, `<snip>`) and empty blocks do not."""
+    label, data, encrypted = _pem_body(block)
+    if data is None or len(data) < 32:
+        return False
+    if "OPENSSH" in label:
+        return data.startswith(b"openssh-key-v1\0")
+    if "PGP" in label:
+        return bool(data[0] & 0x80)
+    if "SSH2" in label:
+        return data[:4] == b"\x3f\x6f\xf9\xeb"
+    if encrypted:
+        return True  # a legacy encrypted PEM body is ciphertext: no structure to check
+    try:
+        from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+        load_der_private_key(data, password=None)
+        return True
+    except TypeError:
+        return True  # encrypted PKCS#8: still a private key
+    except (ValueError, ImportError):
+        pass
+    return data[0] == 0x30  # ASN.1 SEQUENCE: a truncated or unsupported key, still key-shaped
+
+
+def pypi_macaroon(token: str) -> bool:
+    """`pypi-` + base64url(a macaroon for pypi.org or test.pypi.org)."""
+    body = token.removeprefix("pypi-")
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return raw.startswith((b"\x02\x01\x08pypi.org", b"\x02\x01\x0dtest.pypi.org"))
+
+
 VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "private-key": private_key,
+    "pypi-macaroon": pypi_macaroon,
     "github-checksum": github_checksum,
     "npm-checksum": npm_checksum,
     "jwt": jwt_structure,

@@ -146,3 +146,32 @@ def test_registry() -> None:
     assert set(VALIDATORS) == {"github-checksum", "npm-checksum", "jwt"}
     assert set(VALIDATORS) >= CHECKSUMS
     assert "jwt" not in CHECKSUMS  # structure is not proof of issue
+
+
+def test_private_key_validator_parses_real_keys_and_refuses_placeholders() -> None:
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from sentra_scan.validators import private_key
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    for fmt in (ser.PrivateFormat.TraditionalOpenSSL, ser.PrivateFormat.PKCS8, ser.PrivateFormat.OpenSSH):
+        pem = key.private_bytes(ser.Encoding.PEM, fmt, ser.NoEncryption()).decode()
+        assert private_key(pem)
+        assert private_key(pem.replace("\n", "\\n"))  # a key pasted into a JSON string
+    encrypted = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.BestAvailableEncryption(b"pw"))
+    assert private_key(encrypted.decode())
+    assert not private_key("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA...\n-----END RSA PRIVATE KEY-----")
+    assert not private_key("-----BEGIN PRIVATE KEY-----\n<snip>\n-----END PRIVATE KEY-----")
+    assert not private_key(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "QUFB" * 20 + "\n-----END OPENSSH PRIVATE KEY-----"
+    )
+
+
+def test_pypi_macaroon_validator() -> None:
+    from sentra_scan.validators import pypi_macaroon
+
+    assert pypi_macaroon("pypi-AgEIcHlwaS5vcmc" + "A" * 60)
+    assert pypi_macaroon("pypi-AgENdGVzdC5weXBpLm9yZw" + "B" * 58)
+    assert not pypi_macaroon("pypi-AgEIcHl")
+    assert not pypi_macaroon("pypi-" + "Z" * 60)
