@@ -143,7 +143,7 @@ def test_malformed_jwt_fails(token: str) -> None:
 
 
 def test_registry() -> None:
-    assert set(VALIDATORS) == {"github-checksum", "npm-checksum", "jwt"}
+    assert set(VALIDATORS) == {"github-checksum", "npm-checksum", "jwt", "private-key", "pypi-macaroon"}
     assert set(VALIDATORS) >= CHECKSUMS
     assert "jwt" not in CHECKSUMS  # structure is not proof of issue
 
