@@ -14,8 +14,10 @@ first, and an audit must still name the oldest copy as the one that introduced a
 
 from __future__ import annotations
 
+import queue
 import re
 import subprocess
+import threading
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -48,6 +50,7 @@ LOG_ARGS = (
 )
 CHUNK = 8 * 1024 * 1024
 BUDGET_CHUNK = 256 * 1024  # with a time budget, check the clock often
+PREFETCH_CHUNK = 1024 * 1024
 _SKIP_MODES = (b"160000", b"120000")
 
 # Finds keyword end offsets in a raw chunk of `git log -p` output (case-insensitively).
@@ -191,9 +194,16 @@ class HistorySource:
             assert proc.stdin is not None
             proc.stdin.write(stdin)
             proc.stdin.close()
+        prefetch = _Prefetch(proc.stdout) if self.deadline is None else None
+        completed = False
         try:
-            yield from self._read(proc.stdout)
+            yield from self._read(prefetch if prefetch is not None else proc.stdout)
+            completed = True
         finally:
+            if not completed and proc.poll() is None:
+                proc.kill()  # the consumer stopped: git's reader thread then sees EOF
+            if prefetch is not None:
+                prefetch.stop()
             if self.stats.stopped_early and proc.poll() is None:
                 proc.kill()
             proc.stdout.close()
@@ -204,7 +214,7 @@ class HistorySource:
             lines = err.decode("utf-8", "replace").strip().splitlines()
             raise GitError(f"git log: {lines[-1] if lines else 'failed'}")
 
-    def _read(self, stream: IO[bytes]) -> Iterator[Fragment | Skipped]:
+    def _read(self, stream: IO[bytes] | _Prefetch) -> Iterator[Fragment | Skipped]:
         # With a time budget, take whatever git has produced so far (read1 does not wait
         # for a full chunk), so the clock is checked often.
         read = stream.read if self.deadline is None else getattr(stream, "read1", stream.read)
@@ -314,6 +324,65 @@ class HistorySource:
                     found[hunk + 1] = None
                     hunk = seg.find(b"\n@@", hunk + 1, stop)
             pos = seg.find(b"\n+++ ", stop)
+
+
+class _Prefetch:
+    """Reads git's output on a thread while the scan works on the previous chunk: without
+    it git stops as soon as the pipe is full, and the two cores take turns instead of
+    working at once. At most `depth` chunks wait in memory."""
+
+    def __init__(self, stream: IO[bytes], depth: int = 32) -> None:
+        self._stream = stream
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sentra-git-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped.is_set():
+                # Small reads keep git and the scan in step; the scan joins them up to CHUNK.
+                chunk = self._stream.read1(PREFETCH_CHUNK) if hasattr(self._stream, "read1") else b""
+                if not chunk and not hasattr(self._stream, "read1"):
+                    chunk = self._stream.read(PREFETCH_CHUNK)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed to the reading side
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (at least one chunk): what has arrived, without waiting for more."""
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            try:
+                item = self._queue.get(block=not parts)
+            except queue.Empty:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            if not item:  # EOF: hand over what we have, then EOF on the next call
+                if parts:
+                    self._queue.put(item)
+                break
+            parts.append(item)
+            total += len(item)
+            if 0 < size <= total:
+                break
+        return b"".join(parts)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
 
 
 def _hunk_end(seg: bytes, start: int) -> int:
