@@ -232,6 +232,14 @@ items = list(DiffParser(max_file_size=scanner.config.max_file_size).parse(lines)
 mark("parse diff")
 result = scanner.scan(items)
 mark("scan")
+if result.findings:  # a blocked commit records the result (the ledger) before it reports
+    try:
+        from sentra_scan.incremental import record_result
+    except ImportError:
+        pass
+    else:
+        record_result(scanner, result, mode="pre-commit", target="staged changes", repo=None)
+        mark("record findings (ledger)")
 get_reporter("text", color=False, context="pre-commit").write(result, io.StringIO())
 mark("report")
 out = []
@@ -270,6 +278,14 @@ print(json.dumps({"import": t1 - t0, "open": t2 - t1, "diff": t3 - t2, "added": 
 """
 
 
+# The imports the hook path makes, for measuring the interpreter's teardown at exit: the same
+# process with and without os._exit(0) at the end.
+HOOK_IMPORTS = (
+    "from sentra_scan.cli import main; import sentra_scan.cli.hook, sentra_scan.api, sentra_scan.config, "
+    "sentra_scan.report, sentra_scan.sources.staged, sentra_scan.sources.diffparse"
+)
+
+
 def run_json(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple[float, dict[str, Any] | None, str]:
     sample, text = run_process(argv, cwd, env, capture=True)
     for line in reversed(text.strip().splitlines()):
@@ -298,7 +314,17 @@ def phase_breakdown(repo: Path, env: dict[str, str], runs: int) -> dict[str, Any
             modules[name] = mods
         info = {k: v for k, v in data.items() if k != "phases"}
     phases = [{"phase": n, "median_s": median(v), "first_imports": modules[n]} for n, v in per_phase.items()]
-    return {"phases": phases, "driver_whole_median_s": median(walls), **info}
+    # Teardown: the hook's imports, then a normal exit versus os._exit(0).
+    py = str(VENV_PYTHON)
+    normal = Command("imports, exit", [py, "-c", HOOK_IMPORTS], repo, env, kind="probe")
+    abrupt = Command(
+        "imports, os._exit", [py, "-c", HOOK_IMPORTS + "; import os; os._exit(0)"], repo, env, kind="probe"
+    )
+    measure([normal, abrupt], runs)
+    teardown = median([x.wall for x in normal.samples]) - median([x.wall for x in abrupt.samples])
+    if normal.warmup_code != 0:
+        teardown = float("nan")
+    return {"phases": phases, "teardown_s": teardown, "driver_whole_median_s": median(walls), **info}
 
 
 _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
@@ -542,7 +568,11 @@ def print_report(res: dict[str, Any]) -> None:
         for ph in br["rows"]:
             share = f"{100 * ph['median_s'] / total:.0f}%" if total else "-"
             mods = [m for m in ph.get("first_imports", []) if not m.startswith("_")]
-            shown = ", ".join(mods) if len(mods) <= 6 else f"{len(mods)} top-level modules (see -X importtime below)"
+            other = [m for m in mods if m not in sys.stdlib_module_names]
+            stdlib = len(mods) - len(other)
+            shown = ", ".join(other[:6]) + (f" (+{len(other) - 6})" if len(other) > 6 else "")
+            if stdlib:
+                shown += ("; " if other else "") + f"{stdlib} stdlib"
             rows.append([ph["phase"], ms(ph["median_s"]), share, shown])
         rows.append(["whole process (sentra hook pre-commit)", ms(total), "100%", ""])
         p(table(["phase", "ms", "share", "top-level modules first imported"], rows, align="lrrl"))
@@ -719,9 +749,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 rows = [{"phase": "interpreter start-up (python -c pass)", "median_s": startup, "first_imports": []}]
                 rows += ph["phases"]
+                teardown = ph.get("teardown_s", float("nan"))
+                if teardown == teardown:  # not NaN
+                    rows.append(
+                        {
+                            "phase": "exit: interpreter teardown (clean-path modules)",
+                            "median_s": teardown,
+                            "first_imports": [],
+                        }
+                    )
                 rows.append(
                     {
-                        "phase": "exit (module teardown) + unaccounted, by difference",
+                        "phase": "unaccounted (by difference)",
                         "median_s": whole - sum(r["median_s"] for r in rows),
                         "first_imports": [],
                     }
