@@ -182,7 +182,7 @@ def test_json_fields(fixed_scan: Repo) -> None:
 
 
 def test_output_file(fixed_scan: Repo, tmp_path: Path) -> None:
-    for fmt in FORMATS:
+    for fmt in ("text", "json", "sarif"):  # the formats with golden files
         target = tmp_path / f"report.{fmt}"
         proc = run_scan(fixed_scan, "--format", fmt, "--output", str(target))
         assert proc.returncode == 1

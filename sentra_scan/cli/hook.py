@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sentra_scan.report import Masker
     from sentra_scan.store import Store
 
-PRE_COMMIT_USAGE = "usage: sentra hook pre-commit [--strict] [--format text|json|sarif] [FILES...]"
+PRE_COMMIT_USAGE = "usage: sentra hook pre-commit [--strict] [--format text|json|sarif|junit] [FILES...]"
 
 
 def skip_requested(hook_id: str = "sentra") -> bool:
@@ -53,7 +53,7 @@ def pre_commit_main(args: list[str]) -> int:
         # diff is what the commit adds.
 
     def run() -> int:
-        if fmt not in ("text", "json", "sarif"):
+        if fmt not in ("text", "json", "sarif", "junit"):
             raise UsageError(f"unknown format {fmt!r}")
         if skip_requested():
             print("sentra: skipped (SKIP=sentra)", file=sys.stderr)

@@ -69,7 +69,7 @@ def parse_options(args: list[str], usage: str) -> HookOptions:
             raise UsageError(f"unknown option {arg}", hint=usage)
         else:
             opts.positional.append(arg)
-    if opts.fmt not in ("text", "json", "sarif"):
+    if opts.fmt not in ("text", "json", "sarif", "junit"):
         raise UsageError(f"unknown format {opts.fmt!r}", hint=usage)
     return opts
 

@@ -12,7 +12,7 @@ class Reporter(Protocol):
     def write(self, result: ScanResult, out: TextIO) -> None: ...
 
 
-FORMATS = ("text", "json", "sarif")
+FORMATS = ("text", "json", "sarif", "junit")
 
 
 class Masker:
@@ -67,4 +67,8 @@ def get_reporter(name: str, *, color: bool = False, context: str = "scan", tool_
         from sentra_scan.report.sarif import SarifReporter
 
         return SarifReporter(tool_version=tool_version)
+    if name == "junit":
+        from sentra_scan.report.junit import JunitReporter
+
+        return JunitReporter()
     raise ValueError(f"unknown format {name!r}")
