@@ -20,7 +20,7 @@ import pytest
 
 from sentra_scan import CommitInfo, Finding, Location, ScanResult, Secret, Severity, Skipped, SkipReason
 from sentra_scan.model import ScanStats
-from sentra_scan.report import FORMATS, Masker, get_reporter
+from sentra_scan.report import Masker, get_reporter
 from sentra_scan.ruleset.examples import expand
 from tests.helpers import SHARED, Repo, sentra
 
