@@ -33,8 +33,8 @@ class Progress:
 
     def __call__(self, done: int) -> None:
         now = time.monotonic()
-        if not self.enabled or now - self.last < 0.1:
-            return
+        if not self.enabled or (now - self.last < 0.1 and done < self.total):
+            return  # throttled, but the last step is always drawn
         self.last = now
         frac = min(done / self.total, 1.0)
         bar = "#" * int(frac * 30)
