@@ -16,9 +16,10 @@ against the answer key), then --runs more times, interleaved, and reports median
     detect-secrets                 no history mode: listed, not run
 
 Ratios: each tool's median over the floor's; each peer's median over Sentra's (#1) (above 1:
-Sentra is faster). Peak memory: the largest RSS among the process and the children it
-waited for (wait4), and the sampled peak of the whole process tree's summed RSS (the tool
-plus its `git log`). Nothing is asserted: this is a measurement.
+Sentra is faster). Peak memory, three ways: "RSS" the largest single process among the tool
+and the children it waited for (wait4; often the `git log` child); "own" the tool's own
+process (VmHWM, sampled); "tree" the sampled peak of the summed RSS of the whole process tree
+(the tool plus its `git log`). Nothing is asserted: this is a measurement.
 
     .venv/bin/python bench/audit.py [--runs 3] [--quick] [--commits 20000] [--repo PATH]...
                                     [--no-real] [--tools floor,sentra,gitleaks,...] [--all-refs]
@@ -77,6 +78,7 @@ class Run:
     tree_mb: float  # sampled peak of the summed RSS of the process tree
     code: int
     timed_out: bool = False
+    own_mb: float = 0.0  # the process itself, without its children (VmHWM, sampled)
 
 
 def _rss_kb(pid: int) -> int:
@@ -113,13 +115,26 @@ class _TreeSampler(threading.Thread):
         self.pid = pid
         self.interval = interval
         self.peak_kb = 0
+        self.own_kb = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
             total = sum(_rss_kb(p) for p in _descendants(self.pid))
             self.peak_kb = max(self.peak_kb, total)
+            self.own_kb = max(self.own_kb, _hwm_kb(self.pid))
             self.stop.wait(self.interval)
+
+
+def _hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for row in fh:
+                if row.startswith("VmHWM:"):
+                    return int(row.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def run_timed(
@@ -171,11 +186,11 @@ def run_timed(
         proc.returncode = os.waitstatus_to_exitcode(status)
         if timer:
             timer.cancel()
-        tree_kb = 0
+        tree_kb = own_kb = 0
         if sampler:
             sampler.stop.set()
             sampler.join()
-            tree_kb = sampler.peak_kb
+            tree_kb, own_kb = sampler.peak_kb, sampler.own_kb
     finally:
         for fh in (out_fh, err_fh):
             if fh is not subprocess.DEVNULL:
@@ -188,6 +203,7 @@ def run_timed(
         max(tree_kb / 1024, maxrss),
         proc.returncode,
         timed_out.is_set(),
+        own_kb / 1024,
     )
 
 
@@ -360,6 +376,7 @@ class Tool:
     warm: Run | None = None
     hits: list[Hit] | None = None
     error: str = ""
+    failed: list[Run] = field(default_factory=list)
 
 
 @dataclass
@@ -424,11 +441,13 @@ def build_tools(case: RepoCase, args: argparse.Namespace, bins: dict[str, Path |
             tools.append(Tool("floor-sentra", "git log, sentra's options", argv, repo, env, "floor"))
         except ImportError as exc:
             tools.append(Tool("floor-sentra", "git log, sentra's options", [], repo, env, "floor", missing=str(exc)))
+    sentra_argv, sentra_env = args.sentra
     if "sentra" in want:
         senv = clean_env({"SENTRA_NO_RECORD": "1"} if args.no_record else {"SENTRA_KEY_FILE": str(bench_key_file())})
+        senv.update(sentra_env)
         scope = [] if args.all_refs else ["--branch", "HEAD"]
-        sentra = str(VENV_BIN / "sentra")
-        version = version_of([sentra, "--version"])
+        rules_arg = ["--rules-dir", str(args.rules_dir)] if args.rules_dir else []
+        version = args.sentra_version
         state = Path(git_out(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").strip()) / "sentra"
 
         def reset_state(state: Path = state) -> None:
@@ -440,7 +459,7 @@ def build_tools(case: RepoCase, args: argparse.Namespace, bins: dict[str, Path |
                 Tool(
                     f"sentra#{n}",
                     f"sentra audit #{n}" + (" (no state)" if n == 1 else " (state of #1)"),
-                    [sentra, "audit", str(repo), *scope, "--format", "json", "-o", str(report)],
+                    [*sentra_argv, "audit", str(repo), *scope, *rules_arg, "--format", "json", "-o", str(report)],
                     repo,
                     senv,
                     "sentra",
@@ -454,13 +473,14 @@ def build_tools(case: RepoCase, args: argparse.Namespace, bins: dict[str, Path |
         report = out_dir / f"{case.name}.sentra-{label}.json"
         json_out = ["--format", "json", "-o", str(report)]
         senv = clean_env({"SENTRA_NO_RECORD": "1"} if args.no_record else {"SENTRA_KEY_FILE": str(bench_key_file())})
+        senv.update(sentra_env)
         state = Path(git_out(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").strip()) / "sentra"
         scope = [] if args.all_refs else ["--branch", "HEAD"]
         tools.append(
             Tool(
                 f"sentra-{label}",
                 f"sentra audit, rules {label}",
-                [str(VENV_BIN / "sentra"), "audit", str(repo), *scope, "--rules-dir", str(rules_dir), *json_out],
+                [*sentra_argv, "audit", str(repo), *scope, "--rules-dir", str(rules_dir), *json_out],
                 repo,
                 senv,
                 "sentra",
@@ -549,8 +569,12 @@ def prepare_repos(args: argparse.Namespace, log: Callable[[str], None]) -> list[
     missing_real = [] if args.no_real else [p for p in REAL_REPOS if not p.is_dir()]
     for p in missing_real:
         log(f"note: {p} not present, skipped")
+    seen: set[Path] = set()
     for src in [*sources, *args.repo]:
         src = src.resolve()
+        if src in seen:
+            continue
+        seen.add(src)
         name = src.parent.name.split("+")[-1] if src.name == "repo" else src.name.removesuffix(".git")
         log(f"cloning {src} -> {WORK_ROOT / 'clones' / name}")
         cases.append(RepoCase(name, clone(src, name), str(src)))
@@ -576,7 +600,45 @@ def ruleset_info(rules_dir: Path | None = None) -> dict[str, Any]:
     }
 
 
-def filtered_rules(min_len: int) -> Path:
+def sentra_at(rev: str | None) -> tuple[list[str], dict[str, str], str, Path | None]:
+    """How to run Sentra: the installed console script, or (with a revision) the project's
+    sentra_scan/ and rules/ at that commit, exported once under WORK_ROOT and run with
+    `python -m sentra_scan`, so that edits in the working tree do not change a long run.
+    Returns (argv prefix, environment additions, version label, rules dir or None)."""
+    if not rev:
+        sentra = str(VENV_BIN / "sentra")
+        return [sentra], {}, version_of([sentra, "--version"]), None
+    sha = git_out(ROOT, "rev-parse", "--verify", f"{rev}^{{commit}}").strip()
+    dest = WORK_ROOT / f"sentra-{sha[:12]}"
+    if not (dest / "sentra_scan").is_dir():
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", sha, "sentra_scan", "rules"], cwd=ROOT, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
+        tmp.rename(dest)
+    argv = [str(VENV_BIN / "python"), "-m", "sentra_scan"]
+    env = {"PYTHONPATH": str(dest)}
+    return argv, env, f"sentra at {sha[:12]}", dest / "rules"
+
+
+def freeze_rules() -> Path:
+    """A snapshot of the default rules (named by their version), for --freeze-rules."""
+    from sentra_scan.ruleset import RuleSet, default_rules_dir
+
+    src = default_rules_dir()
+    dest = WORK_ROOT / f"rules-frozen-{RuleSet.load(src).version()}"
+    if not dest.is_dir():
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        tmp.rename(dest)
+    return dest
+
+
+def filtered_rules(min_len: int, source: Path | None = None) -> Path:
     """A copy of the default rules where keywords shorter than `min_len` are dropped (and
     rules left with none are dropped): what the keyword prefilter costs with such keywords."""
     import yaml
@@ -586,7 +648,7 @@ def filtered_rules(min_len: int) -> Path:
     dest = WORK_ROOT / f"rules-min-keyword-{min_len}"
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    for path in sorted(default_rules_dir().glob("*.yaml")):
+    for path in sorted((source or default_rules_dir()).glob("*.yaml")):
         doc = yaml.safe_load(path.read_text())
         kept = []
         for rule in doc.get("rules") or []:
@@ -692,7 +754,11 @@ def measure_case(case: RepoCase, args: argparse.Namespace, log: Callable[[str], 
             for t in unit:
                 if t.before:
                     t.before()
-                t.runs.append(run_timed(t.argv, t.cwd, t.env, stdout=t.stdout, timeout=args.timeout))
+                r = run_timed(t.argv, t.cwd, t.env, stdout=t.stdout, timeout=args.timeout)
+                if r.timed_out or r.code not in t.ok_codes:
+                    t.failed.append(r)  # kept out of the medians, counted in the report
+                else:
+                    t.runs.append(r)
 
 
 def summarize(case: RepoCase, head_only: bool) -> dict[str, Any]:
@@ -713,13 +779,15 @@ def summarize(case: RepoCase, head_only: bool) -> dict[str, Any]:
             "label": t.label,
             "version": t.version,
             "argv": t.argv,
-            "status": t.missing or t.error or "ok",
+            "status": t.missing or t.error or (f"{len(t.failed)} failed runs left out" if t.failed else "ok"),
             "runs": len(t.runs),
+            "failed_runs": [{"code": r.code, "timed_out": r.timed_out, "wall": r.wall} for r in t.failed],
             "median_s": wall,
             "min_s": min((r.wall for r in t.runs), default=None),
             "cpu_s": med(t, "cpu"),
             "maxrss_mb": med(t, "maxrss_mb"),
             "tree_peak_mb": med(t, "tree_mb"),
+            "own_peak_mb": med(t, "own_mb"),
             "x_floor": wall / floor_s if wall and floor_s else None,
             "peer_over_sentra": wall / sentra_s if wall and sentra_s and t.kind == "peer" else None,
             "findings": len(t.hits) if t.hits is not None else None,
@@ -757,6 +825,7 @@ def render(summary: dict[str, Any]) -> str:
         "x floor",
         "peer/sentra",
         "RSS MB",
+        "own MB",
         "tree MB",
         "findings",
         "recall",
@@ -764,7 +833,7 @@ def render(summary: dict[str, Any]) -> str:
     rows = []
     for r in summary["tools"]:
         if r["status"] != "ok" and not r["runs"]:
-            rows.append([f"{r['label']}: {r['status']}", "", "", "", "", "", "", "", "", ""])
+            rows.append([f"{r['label']}: {r['status']}", *[""] * (len(headers) - 1)])
             continue
         rec = r.get("recall")
         median_s = fmt(r["median_s"]) if r["median_s"] is not None else f">{fmt(r.get('lower_bound_s'), '.0f')}"
@@ -777,6 +846,7 @@ def render(summary: dict[str, Any]) -> str:
                 fmt(r["x_floor"]),
                 fmt(r["peer_over_sentra"]),
                 fmt(r["maxrss_mb"], ".0f"),
+                fmt(r["own_peak_mb"], ".0f"),
                 fmt(r["tree_peak_mb"], ".0f"),
                 "-" if r["findings"] is None else str(r["findings"]),
                 f"{rec['found']}/{rec['planted']}" + (f" +{rec['other_findings']}" if rec["other_findings"] else "")
@@ -822,7 +892,8 @@ def targets(summaries: list[dict[str, Any]]) -> list[str]:
             parts.append(f"{se['x_floor']:.2f}x floor (target <=3: {'met' if se['x_floor'] <= 3 else 'MISSED'})")
         peak = se["tree_peak_mb"]
         parts.append(
-            f"peak {peak:.0f} MB tree / {se['maxrss_mb']:.0f} MB largest process (target <300 MB at 100k commits)"
+            f"peak {peak:.0f} MB tree, {se['own_peak_mb']:.0f} MB sentra's own process, {se['maxrss_mb']:.0f} MB"
+            " largest process (target <300 MB at 100k commits)"
         )
         out.append(f"{s['repo']}: " + "; ".join(parts))
     return out
@@ -831,7 +902,11 @@ def targets(summaries: list[dict[str, Any]]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3, help="timed runs per tool after one warm-up (default 3)")
-    ap.add_argument("--quick", action="store_true", help="smoke run: 2,000-commit synthetic history only, 1 run")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 2,000-commit synthetic history (no flask/pip unless --repo), 1 run",
+    )
     ap.add_argument(
         "--commits", type=int, default=None, help="synthetic history size (default 20000; 2000 with --quick)"
     )
@@ -839,6 +914,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-synth", action="store_true", help="skip the synthetic history")
     ap.add_argument("--no-real", action="store_true", help="skip the flask/pip mirrors")
     ap.add_argument("--repo", type=Path, action="append", default=[], help="another repository to audit (cloned)")
+    ap.add_argument("--only", default="", help="comma-separated repository names to keep (e.g. pip,synth-20000)")
+    ap.add_argument(
+        "--sentra-at",
+        metavar="REV",
+        default=None,
+        help="run Sentra as committed at REV (exported), not the working tree's editable install",
+    )
+    ap.add_argument(
+        "--freeze-rules",
+        action="store_true",
+        help="copy the rules once and give Sentra that copy (--rules-dir): stable while rules/ is being edited",
+    )
     ap.add_argument("--tools", default=",".join(ALL_TOOLS), help=f"comma-separated subset of {','.join(ALL_TOOLS)}")
     ap.add_argument("--all-refs", action="store_true", help="every ref instead of HEAD's ancestry")
     ap.add_argument("--no-record", action="store_true", help="SENTRA_NO_RECORD=1 (default: record with a bench key)")
@@ -867,7 +954,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.commits = args.commits or 2000
         args.runs = 1 if args.runs == 3 else args.runs
-        args.no_real = args.no_real or not args.repo
+        args.no_real = True  # --repo still adds repositories
     args.commits = args.commits or 20_000
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = set(args.tools) - set(ALL_TOOLS)
@@ -880,7 +967,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--variant {v!r}: expected LABEL=RULES_DIR")
         args.variants.append((label, Path(d)))
     if args.min_keyword:
-        args.variants.append((f"min-keyword-{args.min_keyword}", filtered_rules(args.min_keyword)))
+        args.variants.append((f"min-keyword-{args.min_keyword}", None))
     to_stdout = args.json is not None and str(args.json) == "-"
 
     def log(msg: str) -> None:
@@ -891,25 +978,40 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(exist_ok=True)
     bins = peer_bins(args.peers)
     load_before = os.getloadavg()
+    argv_prefix, env_extra, args.sentra_version, snapshot_rules = sentra_at(args.sentra_at)
+    args.sentra = (argv_prefix, env_extra)
+    args.rules_dir = freeze_rules() if args.freeze_rules else snapshot_rules
+    if args.sentra_at:
+        log(f"sentra: {args.sentra_version} (exported to {snapshot_rules.parent if snapshot_rules else '?'})")
+    args.variants = [
+        (label, d if d is not None else filtered_rules(args.min_keyword, args.rules_dir)) for label, d in args.variants
+    ]
     cases = prepare_repos(args, log)
+    if args.only:
+        keep = {n.strip() for n in args.only.split(",")}
+        cases = [c for c in cases if c.name in keep]
     for case in cases:
         case.tools = build_tools(case, args, bins, out_dir)
     summaries = []
     t0 = time.time()
-    rules = {"default": ruleset_info()}
+    rules = {"default": ruleset_info(args.rules_dir)}
     for label, d in args.variants:
         rules[label] = ruleset_info(d)
     log(f"sentra rules: {rules['default']['rules']} rules, version {rules['default']['version']}")
     for case in cases:
         measure_case(case, args, log)
         s = summarize(case, head_only=not args.all_refs)
-        if args.keyword_stats:
-            scope = ["--all"] if args.all_refs else ["HEAD"]
-            s["keyword_selectivity"] = {"default": keyword_selectivity(case.path, scope)}
-            for label, d in args.variants:
-                s["keyword_selectivity"][label] = keyword_selectivity(case.path, scope, d)
         summaries.append(s)
         log("\n" + render(s))
+        write_json(args, {"partial": True, "sentra_rules": rules, "repos": summaries})
+        if args.keyword_stats:
+            scope = ["--all"] if args.all_refs else ["HEAD"]
+            s["keyword_selectivity"] = {}
+            for label, d in [("default", args.rules_dir), *args.variants]:
+                try:
+                    s["keyword_selectivity"][label] = keyword_selectivity(case.path, scope, d)
+                except Exception as exc:  # the rules may be mid-edit: report, go on
+                    log(f"  prefilter ({label} rules): not measured: {exc}")
         for label, ks in s.get("keyword_selectivity", {}).items():
             top = ", ".join(f"{k!r} {n}" for k, n in ks["top_keywords_by_lines"][:8])
             log(
@@ -938,18 +1040,25 @@ def main(argv: list[str] | None = None) -> int:
         "runs": args.runs,
         "scope": "all refs" if args.all_refs else "HEAD",
         "recording": not args.no_record,
+        "sentra": args.sentra_version,
+        "rules_dir": str(args.rules_dir) if args.rules_dir else "default",
     }
     log(
         f"load average before/after: {load_before[0]:.1f} / {env_info['loadavg_after'][0]:.1f} on {os.cpu_count()} CPUs"
     )
-    if args.json:
-        doc = {"environment": env_info, "sentra_rules": rules, "repos": summaries, "targets": lines}
-        text = json.dumps(doc, indent=1, default=str) + "\n"
-        if to_stdout:
-            sys.stdout.write(text)
-        else:
-            args.json.write_text(text)
+    write_json(args, {"environment": env_info, "sentra_rules": rules, "repos": summaries, "targets": lines})
     return 0
+
+
+def write_json(args: argparse.Namespace, doc: dict[str, Any]) -> None:
+    if not args.json:
+        return
+    text = json.dumps(doc, indent=1, default=str) + "\n"
+    if str(args.json) == "-":
+        if not doc.get("partial"):
+            sys.stdout.write(text)
+    else:
+        args.json.write_text(text)
 
 
 if __name__ == "__main__":

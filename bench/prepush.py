@@ -44,7 +44,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth_history
 from audit import (
     DEFAULT_PEERS,
-    VENV_BIN,
     WORK_ROOT,
     Run,
     bench_key_file,
@@ -52,6 +51,7 @@ from audit import (
     median,
     peer_bins,
     run_timed,
+    sentra_at,
     version_of,
 )
 from common import LANGS, code_lines, secret_line
@@ -143,7 +143,13 @@ def build_scenario(base: Path, dest: Path, *, with_secret: bool, seed: int = 11)
     return info
 
 
-def tools_for(push: str, info: dict[str, str], bins: dict[str, Path | None], record: bool) -> list[Tool]:
+def tools_for(
+    push: str,
+    info: dict[str, str],
+    bins: dict[str, Path | None],
+    record: bool,
+    sentra: tuple[list[str], dict[str, str], str],
+) -> list[Tool]:
     local = Path(info["local"])
     env = clean_env()
     old, new = info["old"], info["new"]
@@ -158,15 +164,15 @@ def tools_for(push: str, info: dict[str, str], bins: dict[str, Path | None], rec
         log_opts = f"{new} --not --remotes=origin"
         short = "NEW --not --remotes=origin"
     senv = clean_env({"SENTRA_KEY_FILE": str(bench_key_file())} if record else {"SENTRA_NO_RECORD": "1"})
+    sentra_argv, sentra_env, version = sentra
+    senv.update(sentra_env)
     state = local / ".git" / "sentra"
-    sentra = str(VENV_BIN / "sentra")
-    version = version_of([sentra, "--version"])
     tools = [
         Tool("floor", f"git log -p -U0 {short}", ["git", "log", "-p", "-U0", *rng], local, env, kind="floor"),
         Tool(
             "sentra",
             "sentra hook pre-push",
-            [sentra, "hook", "pre-push", "origin", info["remote"]],
+            [*sentra_argv, "hook", "pre-push", "origin", info["remote"]],
             local,
             senv,
             stdin=line.encode(),
@@ -180,7 +186,7 @@ def tools_for(push: str, info: dict[str, str], bins: dict[str, Path | None], rec
             Tool(
                 "sentra-scan",
                 "sentra scan --commits A..B",
-                [sentra, "scan", "--commits", f"{old}..{new}"],
+                [*sentra_argv, "scan", "--commits", f"{old}..{new}"],
                 local,
                 senv,
                 kind="sentra",
@@ -294,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--with-secret", action="store_true", help="the 10th pushed commit adds a GitHub token")
     ap.add_argument("--no-record", action="store_true", help="SENTRA_NO_RECORD=1 for Sentra")
     ap.add_argument("--peers", type=Path, default=DEFAULT_PEERS)
+    ap.add_argument("--sentra-at", metavar="REV", default=None, help="run Sentra as committed at REV (see audit.py)")
     ap.add_argument("--json", type=Path, default=None, help="write the results here ('-' for stdout)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -309,11 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     info = build_scenario(base, WORK_ROOT / f"prepush-{args.base_commits}", with_secret=args.with_secret)
     log(f"push of {PUSH_COMMITS} commits onto {base.name} ({info['base_commits']} commits in the local repo)")
     bins = peer_bins(args.peers)
+    argv_prefix, env_extra, version, _ = sentra_at(args.sentra_at)
+    sentra = (argv_prefix, env_extra, version)
+    log(f"sentra: {version}")
     load_before = os.getloadavg()
     results = []
     for push in ("update", "new-branch"):
         log(f"[{push}] {args.runs} runs")
-        tools = tools_for(push, info, bins, record=not args.no_record)
+        tools = tools_for(push, info, bins, record=not args.no_record, sentra=sentra)
         measure(tools, args.runs, log)
         s = summarize(push, tools)
         results.append(s)
@@ -332,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                 "loadavg_before": load_before,
                 "loadavg_after": os.getloadavg(),
                 "runs": args.runs,
+                "sentra": version,
             },
             "scenario": info,
             "pushes": results,

@@ -360,7 +360,7 @@ class Generator:
     # -- paths and files
     def new_path(self, ext: str, rng: random.Random) -> str:
         self.counter += 1
-        folder = rng.choice(DIR_OF[ext]).format(n=rng.choice(NOUNS))
+        folder = rng.choice(DIR_OF.get(ext, ("misc",))).format(n=rng.choice(NOUNS))
         stem = f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}_{self.counter}"
         if ext == "java":
             stem = "".join(p.capitalize() for p in stem.split("_"))
