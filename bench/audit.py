@@ -662,8 +662,8 @@ def filtered_rules(min_len: int, source: Path | None = None) -> Path:
 
 
 def keyword_selectivity(repo: Path, scope: Sequence[str], rules_dir: Path | None = None) -> dict[str, Any]:
-    """Over Sentra's own `git log` stream: how many added lines carry a keyword (they pass the
-    prefilter), and which keywords pass the most lines on their own."""
+    """Over Sentra's own `git log` stream: how many added lines carry a keyword of a rule that
+    may run on any path (they pass the prefilter), and which keywords pass the most lines."""
     import ahocorasick
 
     from sentra_scan.ruleset import RuleSet
@@ -672,7 +672,10 @@ def keyword_selectivity(repo: Path, scope: Sequence[str], rules_dir: Path | None
 
     rs = RuleSet.load(rules_dir)
     automaton = ahocorasick.Automaton()
-    for kw in {k for r in rs.rules for k in r.keywords}:
+    # As RuleSet.keyword_ends: rules limited to some paths are triggered by the path, not
+    # by their keywords (and an older ruleset without that split gets every keyword).
+    split = hasattr(rs, "path_trigger")
+    for kw in {k for r in rs.rules if not (split and r.paths_include) for k in r.keywords}:
         automaton.add_word(kw, kw)
     automaton.make_automaton()
     proc = subprocess.Popen(
@@ -836,7 +839,7 @@ def render(summary: dict[str, Any]) -> str:
             rows.append([f"{r['label']}: {r['status']}", *[""] * (len(headers) - 1)])
             continue
         rec = r.get("recall")
-        median_s = fmt(r["median_s"]) if r["median_s"] is not None else f">{fmt(r.get('lower_bound_s'), '.0f')}"
+        median_s = fmt(r["median_s"]) if r.get("lower_bound_s") is None else f">{fmt(r['lower_bound_s'], '.0f')}"
         rows.append(
             [
                 r["label"] + (" (1 run)" if r["runs"] == 1 else ""),
@@ -854,7 +857,7 @@ def render(summary: dict[str, Any]) -> str:
                 else "",
             ]
         )
-    widths = [max(len(h), *(len(str(row[i])) for row in rows)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(str(row[i])) for row in rows)]) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
         first = str(cells[0]).ljust(widths[0])
@@ -926,7 +929,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="copy the rules once and give Sentra that copy (--rules-dir): stable while rules/ is being edited",
     )
-    ap.add_argument("--tools", default=",".join(ALL_TOOLS), help=f"comma-separated subset of {','.join(ALL_TOOLS)}")
+    ap.add_argument(
+        "--tools", default=",".join(ALL_TOOLS), help=f"comma-separated subset of {','.join(ALL_TOOLS)} (or none)"
+    )
     ap.add_argument("--all-refs", action="store_true", help="every ref instead of HEAD's ancestry")
     ap.add_argument("--no-record", action="store_true", help="SENTRA_NO_RECORD=1 (default: record with a bench key)")
     ap.add_argument("--peers", type=Path, default=DEFAULT_PEERS)
@@ -957,6 +962,7 @@ def main(argv: list[str] | None = None) -> int:
         args.no_real = True  # --repo still adds repositories
     args.commits = args.commits or 20_000
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    args.tools = [] if args.tools == ["none"] else args.tools
     unknown = set(args.tools) - set(ALL_TOOLS)
     if unknown:
         ap.error(f"unknown tools: {', '.join(sorted(unknown))}")

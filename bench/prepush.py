@@ -282,7 +282,7 @@ def render(s: dict[str, Any]) -> str:
                 ",".join(map(str, r["exit_codes"])),
             ]
         )
-    widths = [max(len(h), *(len(str(row[i])) for row in rows)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(str(row[i])) for row in rows)]) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
         return "  ".join(
