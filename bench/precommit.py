@@ -500,6 +500,9 @@ def print_report(res: dict[str, Any]) -> None:
     load = f"load {m['loadavg']:.2f} → {m.get('loadavg_end', float('nan')):.2f}"
     p(f"  machine: {m['cpu']}, {m['cpus']} CPUs, Python {m['python']}, {m['git']}, {load}")
     p(f"  runs:    {res['runs']} per tool after a warm-up, interleaved; times are whole-process wall clock")
+    floor = res["tools"].get("python -c pass", {}).get("median_s")
+    if floor:
+        p(f"  floor:   python -c pass {ms(floor)} ms: compare absolute figures across runs only at a similar floor")
     busy = max(m["loadavg"], m.get("loadavg_end", 0.0)) > (m["cpus"] or 1) / 2
     if busy:
         p("  WARNING: the machine was busy (1-minute load above half the CPUs): wall times are inflated and")
