@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from sentra_scan.cli.common import exit_code_for, guarded, use_color
 from sentra_scan.errors import ExitCode, UsageError
+from sentra_scan.report import FORMATS
 
 if TYPE_CHECKING:
     from contextlib import ExitStack
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from sentra_scan.report import Masker
     from sentra_scan.store import Store
 
-PRE_COMMIT_USAGE = "usage: sentra hook pre-commit [--strict] [--format text|json|sarif|junit] [FILES...]"
+PRE_COMMIT_USAGE = f"usage: sentra hook pre-commit [--strict] [--format {'|'.join(FORMATS)}] [FILES...]"
 
 
 def skip_requested(hook_id: str = "sentra") -> bool:
@@ -53,7 +54,7 @@ def pre_commit_main(args: list[str]) -> int:
         # diff is what the commit adds.
 
     def run() -> int:
-        if fmt not in ("text", "json", "sarif", "junit"):
+        if fmt not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}")
         if skip_requested():
             print("sentra: skipped (SKIP=sentra)", file=sys.stderr)

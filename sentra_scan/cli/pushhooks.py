@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from sentra_scan.cli.common import exit_code_for, guarded, use_color
 from sentra_scan.errors import ExitCode, UsageError
+from sentra_scan.report import FORMATS
 
 
 @dataclass
@@ -69,7 +70,7 @@ def parse_options(args: list[str], usage: str) -> HookOptions:
             raise UsageError(f"unknown option {arg}", hint=usage)
         else:
             opts.positional.append(arg)
-    if opts.fmt not in ("text", "json", "sarif", "junit"):
+    if opts.fmt not in FORMATS:
         raise UsageError(f"unknown format {opts.fmt!r}", hint=usage)
     return opts
 

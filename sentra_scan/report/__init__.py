@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Protocol, TextIO
 
@@ -12,7 +13,7 @@ class Reporter(Protocol):
     def write(self, result: ScanResult, out: TextIO) -> None: ...
 
 
-FORMATS = ("text", "json", "sarif", "junit")
+FORMATS = ("text", "json", "sarif", "junit", "gitlab")
 
 
 class Masker:
@@ -71,4 +72,13 @@ def get_reporter(name: str, *, color: bool = False, context: str = "scan", tool_
         from sentra_scan.report.junit import JunitReporter
 
         return JunitReporter()
+    if name == "gitlab":
+        from sentra_scan import __version__
+        from sentra_scan.report.gitlab import GitlabReporter
+
+        # In a GitLab job the files scanned outside history are those of the job's commit.
+        sha = os.environ.get("CI_COMMIT_SHA", "")
+        return GitlabReporter(
+            tool_version=tool_version or __version__, worktree_sha=sha if re.fullmatch(r"[0-9a-f]{7,64}", sha) else None
+        )
     raise ValueError(f"unknown format {name!r}")
