@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sentra_scan.model import CommitInfo, Finding, Fragment, ScanResult, Skipped, SkipReason
+from sentra_scan.errors import GitError
+from sentra_scan.model import CommitInfo, Finding, Fragment, ScanResult, ScanStats, Skipped, SkipReason
 from sentra_scan.ranges import Target, rev_list
 from sentra_scan.scan import Scanner
 from sentra_scan.sources.history import HistorySource, HistoryStats, MessageSource
@@ -32,7 +35,15 @@ def scan_target(
     progress: Callable[[int], None] | None = None,
     budget_s: float | None = None,
     first_parent: bool = False,
+    jobs: int | None = None,
 ) -> HistoryScan:
+    if budget_s is None:
+        parallel = _scan_parallel(scanner, target, repo, progress=progress, first_parent=first_parent, jobs=jobs)
+        if parallel is not None:
+            if include_messages:
+                messages = scanner.scan(MessageSource(repo=repo, revs=target.revs, commits=target.commits).items())
+                parallel = dataclasses.replace(parallel, result=_merge([parallel.result, messages]))
+            return parallel
     deadline = time.monotonic() + budget_s if budget_s is not None else None
     source = HistorySource(
         scanner.ruleset.keyword_ends,
@@ -64,6 +75,121 @@ def scan_target(
         )
         result = dataclasses.replace(result, skipped=(*result.skipped, note))
     return HistoryScan(target, result, source.stats, unscanned)
+
+
+# Below this many commits one process does it: a worker pool costs more than it saves.
+PARALLEL_MIN_COMMITS = 1500
+# Batches per worker: small enough to even out commits of very different sizes (an initial
+# import next to one-line fixes), large enough that starting `git log` is noise.
+BATCHES_PER_JOB = 8
+MAX_BATCH = 2000
+
+_pool_scanner: Scanner | None = None
+
+
+def default_jobs() -> int:
+    """Cores this process may use (SENTRA_JOBS overrides)."""
+    env = os.environ.get("SENTRA_JOBS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _scan_parallel(
+    scanner: Scanner,
+    target: Target,
+    repo: Path | None,
+    *,
+    progress: Callable[[int], None] | None,
+    first_parent: bool,
+    jobs: int | None,
+) -> HistoryScan | None:
+    """The history cut into batches of commits, each batch a `git log -p` of its own in a
+    worker process, results put back in log order: the same result as one stream, on every
+    core. None when one process is the better choice (few commits, one core, no fork)."""
+    n = jobs if jobs is not None else default_jobs()
+    if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    if target.commits is not None:
+        commits = list(target.commits)
+    else:
+        try:
+            commits = rev_list([*target.revs, *(["--first-parent"] if first_parent else [])], repo)
+        except GitError:
+            return None  # the single stream reports it the usual way
+    if jobs is None and len(commits) < PARALLEL_MIN_COMMITS:
+        return None
+    if len(commits) < 2:
+        return None
+    size = max(1, min(MAX_BATCH, -(-len(commits) // (n * BATCHES_PER_JOB))))
+    batches = [commits[i : i + size] for i in range(0, len(commits), size)]
+    global _pool_scanner
+    _pool_scanner = scanner
+    t0 = time.perf_counter()
+    results: list[ScanResult] = []
+    rules_run: set[int] = set()
+    stats = HistoryStats()
+    # fork: the workers start with the rule set, its compiled patterns and the keyword
+    # database already built; nothing is pickled on the way in but commit ids.
+    pool = multiprocessing.get_context("fork").Pool(min(n, len(batches)))
+    try:
+        for result, batch_stats, batch_rules in pool.imap(
+            _scan_batch, [(repo, batch, first_parent) for batch in batches], chunksize=1
+        ):
+            results.append(result)
+            rules_run |= batch_rules
+            stats.commits += batch_stats.commits
+            stats.bytes += batch_stats.bytes
+            stats.hunks_parsed += batch_stats.hunks_parsed
+            stats.commit_ids.extend(batch_stats.commit_ids)
+            if progress is not None:
+                progress(stats.commits)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+        _pool_scanner = None
+    merged = _merge(results)
+    elapsed = time.perf_counter() - t0
+    merged = dataclasses.replace(
+        merged, stats=dataclasses.replace(merged.stats, rules_run=len(rules_run), duration_s=elapsed)
+    )
+    return HistoryScan(target, merged, stats)
+
+
+def _scan_batch(job: tuple[Path | None, list[str], bool]) -> tuple[ScanResult, HistoryStats, frozenset[int]]:
+    repo, commits, first_parent = job
+    scanner = _pool_scanner
+    assert scanner is not None, "worker started without a scanner"
+    source = HistorySource(
+        scanner.ruleset.keyword_ends,
+        repo=repo,
+        commits=commits,
+        max_file_size=scanner.config.max_file_size,
+        first_parent=first_parent,
+        path_trigger=_cached(scanner.ruleset.path_trigger().matches),
+    )
+    result = scanner.scan(source.items())
+    return result, source.stats, frozenset(scanner.detector.rules_run)
+
+
+def _merge(results: Sequence[ScanResult]) -> ScanResult:
+    """Results of consecutive parts of one scan, in order, as one."""
+    return ScanResult(
+        findings=tuple(f for r in results for f in r.findings),
+        skipped=tuple(s for r in results for s in r.skipped),
+        suppressed=tuple(f for r in results for f in r.suppressed),
+        stats=ScanStats(
+            fragments=sum(r.stats.fragments for r in results),
+            lines=sum(r.stats.lines for r in results),
+            bytes=sum(r.stats.bytes for r in results),
+            rules_run=max((r.stats.rules_run for r in results), default=0),
+            duration_s=sum(r.stats.duration_s for r in results),
+        ),
+    )
 
 
 def _cached(match: Callable[[str], bool]) -> Callable[[str], bool]:

@@ -28,6 +28,7 @@ def scan_recorded(
     include_messages: bool = False,
     progress: Callable[[int], None] | None = None,
     budget_s: float | None = None,
+    jobs: int | None = None,
 ) -> HistoryScan:
     state = try_open_state(repo) if record else None
     try:
@@ -46,7 +47,7 @@ def scan_recorded(
                 print(f"sentra: {len(clean)} commits already scanned clean (--full to rescan)", file=sys.stderr)
                 target = Target(target.description, commits=tuple(c for c in commits if c not in clean))
         scan = scan_target(
-            scanner, target, repo, include_messages=include_messages, progress=progress, budget_s=budget_s
+            scanner, target, repo, include_messages=include_messages, progress=progress, budget_s=budget_s, jobs=jobs
         )
         if state is not None:
             try:

@@ -98,6 +98,7 @@ def run_history(
     record: bool = True,
     progress_label: str | None = None,
     total: Callable[[], int] | None = None,
+    jobs: int | None = None,
 ) -> HistoryScan:
     from sentra_scan.incremental import scan_recorded
 
@@ -112,6 +113,7 @@ def run_history(
             record=record,
             include_messages=include_messages,
             progress=progress,
+            jobs=jobs,
         )
     finally:
         if progress is not None:
@@ -129,6 +131,12 @@ _common = [
     click.option("--verbose", "-v", is_flag=True),
     click.option("--full", is_flag=True, help="Rescan commits the ledger knows were clean."),
     click.option("--no-record", is_flag=True, help="Do not record this scan in the encrypted ledger."),
+    click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(min=1),
+        help="Worker processes (default: every core, for histories of 1,500 commits or more; env SENTRA_JOBS).",
+    ),
 ]
 
 
@@ -159,6 +167,7 @@ def audit(
     verbose: bool,
     full: bool,
     no_record: bool,
+    jobs: int | None,
 ) -> int:
     """Scan every commit reachable from every ref (or --branch), once per secret."""
     from sentra_scan import ranges
@@ -185,6 +194,7 @@ def audit(
             record=not no_record,
             progress_label="audit",
             total=count,
+            jobs=jobs,
         )
         result = deduplicate(scan.result, all_occurrences=all_occurrences)
         if worktree:
@@ -219,6 +229,7 @@ def ci(
     verbose: bool,
     full: bool,
     no_record: bool,
+    jobs: int | None,
 ) -> int:
     """Scan the commits of this CI job: a push or a pull/merge request."""
     from sentra_scan import ranges
@@ -230,7 +241,14 @@ def ci(
         print(f"sentra: scanning {target.description}", file=sys.stderr)
         scanner = repo_scanner(top, config_path, rules_dir)
         scan = run_history(
-            scanner, target, top, include_messages=include_messages, mode="ci", full=full, record=not no_record
+            scanner,
+            target,
+            top,
+            include_messages=include_messages,
+            mode="ci",
+            full=full,
+            record=not no_record,
+            jobs=jobs,
         )
         result = deduplicate(scan.result)
         write_report(result, fmt, output, show_suppressed=show_suppressed)

@@ -31,7 +31,8 @@ from sentra_scan.sources.diffparse import unquote_path
 from sentra_scan.sources.gitcmd import FIXED_CONFIG
 
 COMMIT_MARK = b"\n\x1e"
-_MARKERS = re.compile(rb"\n(@@|diff --)")
+_MARKERS = re.compile(rb"\n(?:@@|diff --|\x1e)")
+_AT, _D, _PLUS = ord("@"), ord("d"), ord("+")
 LOG_FORMAT = "%x1e%H %P%x1f%an%x1f%ae%x1f%aI"
 LOG_ARGS = (
     "log",
@@ -51,6 +52,7 @@ LOG_ARGS = (
 CHUNK = 8 * 1024 * 1024
 BUDGET_CHUNK = 256 * 1024  # with a time budget, check the clock often
 PREFETCH_CHUNK = 1024 * 1024
+MIN_READ = 1024 * 1024
 _SKIP_MODES = (b"160000", b"120000")
 
 # Finds keyword end offsets in a raw chunk of `git log -p` output (case-insensitively).
@@ -116,25 +118,42 @@ def _hunk_fragment(
     seg: bytes, start: int, end: int, header: _FileHeader, commit: CommitInfo | None
 ) -> tuple[list[str], list[int]]:
     """Added lines of the hunk at seg[start:end] (start at '@@'), with new-file numbers."""
-    body = seg[start:end].split(b"\n")
-    head = body[0]
+    eol = seg.find(b"\n", start, end)
+    head = seg[start : eol if eol >= 0 else end]
     at = len(head) - len(head.lstrip(b"@"))
     columns = header.columns or max(1, at - 1)
-    plus = b"+" * columns
     try:
         ranges = head[at:].split(b" @@")[0].split()
         number = int(ranges[-1].lstrip(b"+").split(b",")[0])
     except (IndexError, ValueError):
         number = 1
-    lines: list[str] = []
+    if eol < 0:
+        return [], []
+    if columns == 1:
+        # Without context lines (-U0) a hunk is its removed lines, then its added lines,
+        # numbered on from the new start: take the added block in one piece.
+        plus = seg.find(b"\n+", eol, end)
+        if plus < 0:
+            return [], []
+        block = seg[plus:end]
+        if block.endswith(b"\n"):
+            block = block[:-1]
+        if b"\n-" not in block and b"\n " not in block and b"\n\\" not in block:
+            text = block[2:].replace(b"\n+", b"\n").decode("utf-8", "replace")
+            lines = text.split("\n")
+            if "\r" in text:
+                lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+            return lines, list(range(number, number + len(lines)))
+    plus_prefix = b"+" * columns
+    lines = []
     numbers: list[int] = []
-    for raw in body[1:]:
+    for raw in seg[eol + 1 : end].split(b"\n"):
         prefix = raw[:columns]
-        if prefix == plus:
-            text = raw[columns:]
-            if text.endswith(b"\r"):
-                text = text[:-1]
-            lines.append(text.decode("utf-8", "replace"))
+        if prefix == plus_prefix:
+            line = raw[columns:]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            lines.append(line.decode("utf-8", "replace"))
             numbers.append(number)
             number += 1
         elif b"-" not in prefix and not raw.startswith(b"\\"):
@@ -168,6 +187,7 @@ class HistorySource:
         self.deadline = deadline
         self.first_parent = first_parent
         self.stats = HistoryStats()
+        self._paths_seen: dict[bytes, bool] = {}
 
     def _command(self) -> tuple[list[str], bytes | None]:
         args = ["git", *FIXED_CONFIG, *LOG_ARGS]
@@ -221,6 +241,7 @@ class HistorySource:
         buf = b"\n"
         commit: CommitInfo | None = None
         while True:
+            seen = len(buf)  # no cut in buf[:seen] but at 0: search only what arrives
             if self.deadline is not None and time.monotonic() > self.deadline:
                 self.stats.stopped_early = True
                 if commit is not None and buf.startswith(b"\ndiff --") and self.stats.commit_ids[-1:] == [commit.id]:
@@ -229,7 +250,8 @@ class HistorySource:
             chunk = read(CHUNK if self.deadline is None else min(CHUNK, BUDGET_CHUNK))
             if chunk:
                 buf += chunk
-                cut = max(buf.rfind(b"\ndiff --"), buf.rfind(COMMIT_MARK))
+                tail = max(1, seen - len(COMMIT_MARK) - 8)
+                cut = max(buf.rfind(b"\ndiff --", tail), buf.rfind(COMMIT_MARK, tail))
                 if cut <= 0:
                     continue
             else:
@@ -241,34 +263,49 @@ class HistorySource:
                 return
 
     def _segment(self, seg: bytes, commit: CommitInfo | None) -> Generator[Fragment | Skipped, None, CommitInfo | None]:
-        # Commit headers in this segment, by position.
+        # Every commit header, file header and hunk header of the segment, found once: the
+        # owner of a hunk, its file and its end are then found by bisection, never by
+        # searching (a big commit holds thousands of hunks).
         heads: list[int] = []
+        files: list[int] = []
+        hunks: list[int] = []
+        marks: list[int] = []
+        for m in _MARKERS.finditer(seg):
+            pos = m.start()
+            kind = seg[pos + 1]
+            (hunks if kind == _AT else files if kind == _D else heads).append(pos)
+            marks.append(pos)
         infos: list[CommitInfo] = []
-        pos = seg.find(COMMIT_MARK)
-        while pos >= 0:
+        for pos in heads:
             eol = seg.find(b"\n", pos + 1)
-            eol = len(seg) if eol < 0 else eol
-            heads.append(pos)
-            infos.append(_parse_commit(seg[pos + 1 : eol]))
-            pos = seg.find(COMMIT_MARK, eol)
+            infos.append(_parse_commit(seg[pos + 1 : eol if eol >= 0 else len(seg)]))
         for info in infos:
             self.stats.commits += 1
             self.stats.commit_ids.append(info.id)
         if self.progress is not None and infos:
             self.progress(self.stats.commits)
         last = infos[-1] if infos else commit
-        hunks = self._hit_hunks(seg)
-        for hunk_start in hunks:
-            file_start = seg.rfind(b"\ndiff --", 0, hunk_start)
-            if file_start < 0:
+        found = self._hit_hunks(seg, hunks, files)
+        if self.path_trigger is not None:
+            self._path_hunks(seg, heads, files, hunks, marks, found)
+        headers: dict[int, _FileHeader] = {}
+        for pos in sorted(found):
+            f = bisect_right(files, pos) - 1
+            if f < 0:
                 continue
-            k = bisect_right(heads, hunk_start) - 1
-            owner = infos[k] if k >= 0 else commit
-            # The header ends at the file's first hunk: an added line "++ x" reads "+++ x".
-            header = _parse_file_header(seg[file_start + 1 : seg.find(b"\n@@", file_start)])
+            file_start = files[f]
+            header = headers.get(file_start)
+            if header is None:
+                # The header ends at the file's first hunk: an added line "++ x" reads "+++ x".
+                first_hunk = hunks[bisect_right(hunks, file_start)]
+                header = headers[file_start] = _parse_file_header(seg[file_start + 1 : first_hunk])
             if header.skip or header.path is None:
                 continue
-            end = _hunk_end(seg, hunk_start)
+            k = bisect_right(heads, pos) - 1
+            owner = infos[k] if k >= 0 else commit
+            nxt = bisect_right(marks, pos)
+            end = marks[nxt] if nxt < len(marks) else len(seg)
+            hunk_start = pos + 1
             if end - hunk_start > self.max_file_size:
                 detail = f"hunk over {self.max_file_size} bytes"
                 yield Skipped(header.path, SkipReason.TOO_LARGE, detail, owner.id if owner else None)
@@ -279,21 +316,19 @@ class HistorySource:
                 yield Fragment(header.path, tuple(lines), tuple(numbers), owner)
         return last
 
-    def _hit_hunks(self, seg: bytes) -> list[int]:
-        """Start offsets (at '@@') of the hunks with a keyword on an added line."""
-        # Where every hunk and file header starts, found once: a hit is placed by bisection,
-        # never by searching backwards (a big added file holds thousands of hits).
-        hunks: list[int] = []
-        files: list[int] = []
-        for m in _MARKERS.finditer(seg):
-            (hunks if m.group(1) == b"@@" else files).append(m.start())
+    def _hit_hunks(self, seg: bytes, hunks: list[int], files: list[int]) -> dict[int, None]:
+        """The hunks (their marker offsets) with a keyword on an added line."""
         found: dict[int, None] = {}
-        last_line = -1
+        line_end = -1
         for end in self.prefilter(seg):
+            if end < line_end:
+                continue  # another keyword on a line already seen
             line_start = seg.rfind(b"\n", 0, end) + 1
-            if line_start == last_line or seg[line_start : line_start + 1] != b"+":
+            line_end = seg.find(b"\n", end)
+            if line_end < 0:
+                line_end = len(seg)
+            if seg[line_start] != _PLUS:
                 continue
-            last_line = line_start
             h = bisect_right(hunks, line_start - 1) - 1
             if h < 0:
                 continue
@@ -301,29 +336,48 @@ class HistorySource:
             f = bisect_right(files, line_start - 1) - 1
             if f >= 0 and hunk < files[f]:
                 continue  # a file header line ('+++ b/path'), not an added line of a hunk
-            found[hunk + 1] = None
-        if self.path_trigger is not None:
-            self._path_hunks(seg, found)
-        return sorted(found)
+            found[hunk] = None
+        return found
 
-    def _path_hunks(self, seg: bytes, found: dict[int, None]) -> None:
+    def _path_hunks(
+        self,
+        seg: bytes,
+        heads: list[int],
+        files: list[int],
+        hunks: list[int],
+        marks: list[int],
+        found: dict[int, None],
+    ) -> None:
         """Every hunk of the files whose path a path-limited rule wants."""
         assert self.path_trigger is not None
-        pos = seg.find(b"\n+++ ")
-        while pos >= 0:
-            eol = seg.find(b"\n", pos + 1)
-            eol = len(seg) if eol < 0 else eol
-            target = seg[pos + 5 : eol].decode("utf-8", "replace").rstrip("\t")
-            path = unquote_path(target)
+        for i, file_start in enumerate(files):
+            m = bisect_right(marks, file_start)
+            header_end = marks[m] if m < len(marks) else len(seg)
+            pos = seg.find(b"\n+++ ", file_start, header_end)
+            if pos < 0:
+                continue
+            eol = seg.find(b"\n", pos + 1, header_end + 1)
+            eol = header_end if eol < 0 else eol
+            target = seg[pos + 5 : eol]
+            if target == b"/dev/null" or not self._path_wanted(target):
+                continue
+            # This file's hunks: up to the next file header or commit header.
+            stop = files[i + 1] if i + 1 < len(files) else len(seg)
+            k = bisect_right(heads, file_start)
+            if k < len(heads):
+                stop = min(stop, heads[k])
+            for h in range(bisect_right(hunks, file_start), bisect_right(hunks, stop)):
+                if hunks[h] < stop:
+                    found[hunks[h]] = None
+
+    def _path_wanted(self, target: bytes) -> bool:
+        assert self.path_trigger is not None
+        wanted = self._paths_seen.get(target)
+        if wanted is None:
+            path = unquote_path(target.decode("utf-8", "replace").rstrip("\t"))
             path = path[2:] if path.startswith("b/") else path
-            nxt = [e for e in (seg.find(b"\ndiff --", eol), seg.find(COMMIT_MARK, eol)) if e >= 0]
-            stop = min(nxt) if nxt else len(seg)
-            if target != "/dev/null" and self.path_trigger(path):
-                hunk = seg.find(b"\n@@", eol, stop)
-                while hunk >= 0:
-                    found[hunk + 1] = None
-                    hunk = seg.find(b"\n@@", hunk + 1, stop)
-            pos = seg.find(b"\n+++ ", stop)
+            wanted = self._paths_seen[target] = self.path_trigger(path)
+        return wanted
 
 
 class _Prefetch:
@@ -360,12 +414,13 @@ class _Prefetch:
                 continue
 
     def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes (at least one chunk): what has arrived, without waiting for more."""
+        """Up to `size` bytes: what has arrived, waiting only until there is at least
+        `MIN_READ` (or the end): each read costs a pass of the prefilter and the parser."""
         parts: list[bytes] = []
         total = 0
         while True:
             try:
-                item = self._queue.get(block=not parts)
+                item = self._queue.get(block=total < min(size, MIN_READ) if size > 0 else not parts)
             except queue.Empty:
                 break
             if isinstance(item, BaseException):
@@ -383,12 +438,6 @@ class _Prefetch:
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join(timeout=5)
-
-
-def _hunk_end(seg: bytes, start: int) -> int:
-    ends = [seg.find(marker, start + 1) for marker in (b"\n@@", b"\ndiff --", COMMIT_MARK)]
-    ends = [e for e in ends if e >= 0]
-    return min(ends) if ends else len(seg)
 
 
 MESSAGE_PATH = "(commit message)"
