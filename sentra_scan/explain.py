@@ -76,12 +76,15 @@ def explain_line(scanner: Scanner, path: Path, line: int, shown: str | None = No
                 fp = fingerprint(rule.id, secret, scanner.config.fingerprint_salt)
                 loc = Location(item.path, line, start - lo + 1, min(end, hi) - lo + 1)
                 cand = Candidate(rule.id, Secret(secret), loc, line_text, m.group(0))
-                reason = scanner.filters.why_suppressed(cand, fp)
+                finding = scanner.filters.to_finding(cand)
+                reason = finding.suppressed_by
                 checks.append(f"fingerprint {fp}")
                 if reason:
                     checks.append(f"suppressed by: {reason}")
                     verdict = "dropped"
-                elif rule.generic:
+                elif finding.note:
+                    checks.append(f"severity {finding.severity.label}: {finding.note}")
+                if not reason and rule.generic:
                     checks.append("generic rule: yields to a specific rule matching the same text")
             steps.append(Step(rule.id, verdict, (*detail, *checks)))
         if not matched:

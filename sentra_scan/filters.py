@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING
 
 from sentra_scan.model import Candidate, Finding, Severity
 from sentra_scan.pathglob import PathMatcher
-from sentra_scan.ruleset import RuleSet
+from sentra_scan.placeholders import EXAMPLE_PATHS, TEMPLATE, WORD, Kind, name_before, placeholder_kind
+from sentra_scan.placeholders import SHORT_SECRET as SHORT_SECRET
+from sentra_scan.placeholders import is_placeholder as is_placeholder
+from sentra_scan.ruleset import Rule, RuleSet
 from sentra_scan.validators import CHECKSUMS
 
 if TYPE_CHECKING:
@@ -23,59 +26,12 @@ if TYPE_CHECKING:
     from sentra_scan.config import Config
 
 INLINE_MARKER = re.compile(r"sentra:allow(?:[ \t]+([a-z0-9][a-z0-9-]*(?:[ \t]*,[ \t]*[a-z0-9][a-z0-9-]*)*))?")
-# Placeholder words. In a short value (a typed-in password, an API key) they count anywhere
-# and in any case: "dummy-pass", "EXAMPLEKEY12345678", "sk_test_xxxx". In a long value (a random
-# token, a private key body) a word that random characters happen to spell is chance, not
-# intent (1-2% of PEM private keys spell "todo" or "fake" in some mix of cases): there a word
-# counts as a whole word between non-alphanumerics ("-----BEGIN FAKE KEY-----", "my_todo"), or,
-# for the longer words, written all in one case ("...bPxRfiCYzEXAMPLEKEY").
-SHORT_SECRET = 40
-_LONG_WORDS = (
-    r"changeme|change[_-]?me|placeholder|dummy|redacted|example|"
-    r"your[_-]?(?:api[_-]?)?(?:key|token|secret|password|pass)|replace[_-]?(?:me|with|this)|"
-    r"insert[_-]?(?:your|key|token|here)|notreal|not[_-]a[_-]real|fixme"
-)
-_WORDS = _LONG_WORDS + "|fake|todo"
-_PLACEHOLDER_WORDS = re.compile(r"x{4,}|\*{3,}|\.{3,}|…|" + _WORDS, re.IGNORECASE)
-_PLACEHOLDER_WORDS_LONG = re.compile(
-    "|".join(
-        (
-            r"x{8,}|X{8,}|\*{3,}|…",
-            _LONG_WORDS,
-            _LONG_WORDS.upper(),
-            rf"(?i:(?<![A-Za-z0-9])(?:{_WORDS})(?![A-Za-z0-9]))",
-        )
-    )
-)
-_ELLIPSIS = re.compile(r"\.{3,}")  # "eyJhbGciOi..." -- but crypt(3) hashes use "." as a digit
-_PLACEHOLDER_VALUES = re.compile(
-    r"^(?:test|secret|password|passwd|token|none|null|undefined|true|false|admin|root)$", re.IGNORECASE
-)
-# Values quoted by providers' own documentation as examples (whatever their length).
-DOCUMENTED_EXAMPLES = frozenset(
-    {
-        "AKIAIOSFODNN7EXAMPLE",  # AWS access key id
-        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",  # AWS secret access key
-        "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",  # AWS secret access key (second example)
-    }
-)
-_TEMPLATE = re.compile(
-    r"^(?:<[^<>]*>|\$\{[^}]*\}|\$\([^)]*\)|\{\{.*\}\}|\{%.*%\}|%\([^)]*\)[sd]|\$[A-Za-z_][A-Za-z0-9_]*|"
-    r"%[A-Za-z_][A-Za-z0-9_]*%|\[[A-Za-z_ ]+\])$"
-)
-
-
-def is_placeholder(secret: str) -> bool:
-    """Template references, masked values and well-known placeholder words."""
-    if len(set(secret)) <= 3 or secret in DOCUMENTED_EXAMPLES:
-        return True
-    if _TEMPLATE.match(secret) or _PLACEHOLDER_VALUES.match(secret):
-        return True
-    if len(secret) <= SHORT_SECRET:
-        return _PLACEHOLDER_WORDS.search(secret) is not None
-    if _PLACEHOLDER_WORDS_LONG.search(secret):
-        return True
-    return not secret.startswith("$") and _ELLIPSIS.search(secret) is not None
+# What a finding says when its value is a placeholder word that the rule keeps (see
+# `Rule.placeholders`): at severity low, or at the rule's own in a credential file.
+PLACEHOLDER_NOTES = {
+    "lower": "value looks like a placeholder (severity lowered)",
+    "templates-only": "value looks like a placeholder; in a credential file a default or weak password is a credential",
+}
 
 
 # Values with the shape of something that is not a secret. The shapes below are common as
@@ -174,7 +130,8 @@ class FilterChain:
             if pat.search(value):
                 return f"rule allow pattern {pat.pattern!r}"
         rule = self.ruleset.rules[i]
-        if rule.validator not in CHECKSUMS and is_placeholder(value):
+        kind = self._placeholder(cand, rule)
+        if kind == TEMPLATE or (kind == WORD and not self._keeps_words(rule, cand.location.path)):
             return "placeholder"
         reason = shape_reason(value, rule.generic)
         if reason is None:
@@ -198,6 +155,21 @@ class FilterChain:
                 return "baseline" + (f" ({entry.reason})" if entry.reason else "")
         return None
 
+    @staticmethod
+    def _placeholder(cand: Candidate, rule: Rule) -> Kind | None:
+        """What kind of placeholder the value is, if any (never for a checksummed token:
+        whatever its random part spells, it was minted)."""
+        if rule.validator in CHECKSUMS:
+            return None
+        value = cand.secret.reveal()
+        name = name_before(cand.match_text, value) if rule.placeholders != "drop" else ""
+        return placeholder_kind(value, name)
+
+    @staticmethod
+    def _keeps_words(rule: Rule, path: str) -> bool:
+        """A rule that keeps placeholder words keeps them outside documentation and examples."""
+        return rule.placeholders != "drop" and not EXAMPLE_PATHS.matches(path)
+
     def to_finding(self, cand: Candidate) -> Finding:
         rule = self.ruleset.rules[self._index[cand.rule_id]]
         fp = fingerprint(rule.id, cand.secret.reveal(), self.config.fingerprint_salt)
@@ -207,6 +179,12 @@ class FilterChain:
             f"move it to {env} or the Sentra store; if it is not a secret, add 'sentra:allow' to the line"
         )
         severity = rule.severity
+        note = None
+        if reason is None and rule.placeholders != "drop" and self._placeholder(cand, rule) == WORD:
+            note = PLACEHOLDER_NOTES[rule.placeholders]
+            if rule.placeholders == "lower":
+                severity = Severity.LOW
+            hint = f"{note}; {hint}"
         if self._test_paths.matches(cand.location.path) and severity > Severity.LOW:
             severity = Severity(severity - 1)  # a test fixture: lower, never hidden
             hint = "in a test path (severity lowered); " + hint
@@ -224,6 +202,7 @@ class FilterChain:
             env_name=rule.env,
             suppressed_by=reason,
             encoding=cand.encoding,
+            note=note,
         )
 
 

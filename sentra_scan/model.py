@@ -121,6 +121,7 @@ class Finding:
     suppressed_by: str | None = None  # set when reported with --show-suppressed
     occurrences: tuple[Location, ...] = ()  # other places the same secret appears (audits)
     encoding: str | None = None  # found inside a base64 / percent-encoded token
+    note: str | None = None  # why the severity differs from the rule's ("value looks like a placeholder")
 
     def masked_line(self, max_len: int = 160) -> str:
         """The source line with the secret masked, trimmed around it when long."""

@@ -22,9 +22,16 @@ Negatives, where any finding is a false positive:
   documentation and `.env.example` files hold);
 - placeholders and references: YOUR_KEY, xxxx, <token>, ${VAR}, {{ var }}, %(x)s,
   os.environ[...], process.env.X, changeme, the AWS documentation keys;
+- placeholder words (admin, dummy-pass, password) in code, documentation and example files
+  (.env.example, wp-config-sample.php, docs/), and templates in credential files (.pgpass,
+  .netrc, FileZilla, DBeaver, .env, shell profiles), where the words would be kept;
 - shapes that are not secrets: lock-file integrity hashes, UUIDs, git SHAs, hex colours,
   base64 data: images, minified code, public keys and certificates;
 - ordinary code around every sample.
+
+Weak credentials are positives too: placeholder words in a credential file (.pgpass,
+FileZilla, DBeaver...), which its rule reports as it is, or in a .env, a shell profile or
+wp-config.php, reported at severity low (the rules' `placeholders` switch).
 
 A rule's `no-match` examples are negatives for that rule only (other rules may match them:
 `sentra rules test` holds the same contract).
@@ -413,10 +420,81 @@ _PLACEHOLDERS = (
 )
 
 
+# Placeholder words where they stay examples: code, documentation and example files.
+_EXAMPLE_WORDS = (
+    ("deploy/.env.example", "DB_PASSWORD=admin\nREDIS_PASSWORD=dummy-pass\nHEROKU_API_KEY=sampleHerokuKey"),
+    ("web/.env.sample", "MAIL_PASSWORD=password\nAPP_SECRET=changeme"),
+    ("public_html/wp-config-sample.php", "define( 'DB_USER', 'admin' );\ndefine( 'DB_PASSWORD', 'admin' );"),
+    ("docs/setup.md", "    export RDS_PASSWORD='dummy-pass'\n    IRC_PASS=irc_pass\n    *:*:*:postgres:password"),
+    ("docs/.pgpass", "localhost:5432:app:postgres:password"),
+    ("examples/filezilla/sitemanager.xml", "<User>root</User>\n<Pass>ExamplePass123</Pass>"),
+    ("examples/dotfiles/.bash_profile", "export RDS_PASSWORD='dummy-pass'\nexport HEROKU_API_KEY='sampleHerokuKey'"),
+    ("docs/.netrc", "machine ftp.acme.io login admin password admin"),
+    ("app/settings.py", 'DB_PASSWORD = "admin"\nRDS_PASSWORD = "dummy-pass"\nHEROKU_API_KEY = "sampleHerokuKey"'),
+    ("web/src/db.js", "const password = 'changeme';\nconst apiKey = 'sampleApiKey';"),
+    ("cmd/app/main.go", '\tpassword := "password"\n\tircPass := "irc_pass"'),
+    ("config/app.yaml", "database:\n  password: dummy-pass\n  admin_password: admin"),
+)
+# Templates in the files whose rules keep placeholder words: still no value.
+_CREDENTIAL_FILE_TEMPLATES = (
+    (".pgpass", "*:*:*:postgres:${PGPASSWORD}\nlocalhost:5432:app:app:YOUR_PASSWORD"),
+    (".netrc", "machine api.acme.io login ci password <token>"),
+    (".esmtprc", 'username "me@acme.io"\npassword "YOUR_PASSWORD"'),
+    ("filezilla/sitemanager.xml", '<Pass>********</Pass>\n<Pass encoding="base64" />'),
+    (".dbeaver/data-sources.xml", '<connection host="db" user="app" password="{{ db_password }}"/>'),
+    (".env", "DB_PASSWORD=${VAULT_DB_PASSWORD}\nMAIL_PASSWORD=null\nREDIS_PASSWORD=<redis-password>"),
+    (".bash_profile", 'export GITHUB_TOKEN=$(gh auth token)\nexport NPM_TOKEN=xxxxxxxxxxxx\nexport API_KEY="$RO_KEY"'),
+    ("config", "IRC_PASS=<irc-password>\nIRC_TOKEN=%IRC_TOKEN%"),
+    (
+        "public_html/wp-config.php",
+        "define('DB_PASSWORD', 'password_here');\ndefine('AUTH_KEY', 'put your unique phrase here');",
+    ),
+)
+# Weak credentials: (path, text, the value, the rule that reports it).
+WEAK_CREDENTIALS = (
+    (
+        "db/.pgpass",
+        "#hostname:port:database:username:password\nlocalhost:5432:db:root:password",
+        "password",
+        "pgpass-password",
+    ),
+    (
+        "db/dbeaver-data-sources.xml",
+        '<connection host="localhost" port="1521" user="user" password="password"/>',
+        "password",
+        "dbeaver-data-source-password",
+    ),
+    (
+        ".esmtprc",
+        'hostname smtp.acme.io:587\nusername "me@acme.io"\npassword "password"',
+        "password",
+        "mail-client-password",
+    ),
+    ("filezilla/filezilla.xml", "<User>root</User>\n<Pass>ExamplePas123</Pass>", "ExamplePas123", "filezilla-password"),
+    (".netrc", "machine ftp.acme.io login admin password admin", "admin", "netrc-password"),
+    (".env", "DB_USERNAME=root\nDB_PASSWORD=admin", "admin", "dotenv-secret"),
+    (".bash_profile", "export RDS_PASSWORD='dummy-pass'", "dummy-pass", "shell-profile-secret"),
+    (".bash_profile", "export HEROKU_API_KEY='sampleHerokuKey'", "sampleHerokuKey", "shell-profile-secret"),
+    ("config", "IRC_NICK=nick\nIRC_PASS=irc_pass", "irc_pass", "shell-profile-secret"),
+    ("public_html/wp-config.php", "define( 'DB_PASSWORD', 'admin' );", "admin", "wordpress-config-secret"),
+)
+
+
+def weak_credentials() -> Iterator[Sample]:
+    for path, text, value, rule_id in WEAK_CREDENTIALS:
+        at = text.rindex(value)
+        span = _offset_to_span(text, at, at + len(value), 1)
+        yield Sample(path, text + "\n", "native", rule_id, (span,), (span.line, span.line), note="weak credential")
+
+
 def filter_negatives(rng: random.Random) -> Iterator[Sample]:
     """Hard negatives, one family per filter."""
     for path, text in _PLACEHOLDERS:
         yield Sample(path, text + "\n", "negative", None, note="placeholder or reference")
+    for path, text in _EXAMPLE_WORDS:
+        yield Sample(path, text + "\n", "negative", None, note="placeholder word in code, docs or an example")
+    for path, text in _CREDENTIAL_FILE_TEMPLATES:
+        yield Sample(path, text + "\n", "negative", None, note="template in a credential file")
     for k in range(6):
         b64 = _b64(rng, 86)
         yield Sample(
@@ -576,5 +654,6 @@ def generate(rules: list[Rule], seed: str = SEED) -> list[Sample]:
         out.extend(positives(rule))
         out.extend(masked(rule))
         out.extend(no_match(rule))
+    out.extend(weak_credentials())
     out.extend(filter_negatives(rng))
     return out

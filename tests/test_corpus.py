@@ -154,6 +154,8 @@ def test_corpus_covers_every_rule_and_filter(scanner: Scanner, corpus: list[Samp
     notes = {s.note for s in corpus if s.kind == "negative"}
     for family in (
         "placeholder or reference",
+        "placeholder word in code, docs or an example",
+        "template in a credential file",
         "lock-file integrity hash",
         "UUID",
         "git SHA",
@@ -164,6 +166,7 @@ def test_corpus_covers_every_rule_and_filter(scanner: Scanner, corpus: list[Samp
         "certificate",
     ):
         assert family in notes
+    assert {s.rule_id for s in corpus if s.note == "weak credential"} >= {"pgpass-password", "dotenv-secret"}
     contexts = {s.note for s in corpus if s.kind == "transplant"}
     assert {"python", "javascript", "go", "yaml", "json", "dotenv", "shell", "minified"} <= contexts
 

@@ -35,6 +35,8 @@ def finding_dict(f: Finding, masker: Masker) -> dict[str, Any]:
             {"path": o.path, "line": o.line, "commit": o.commit.id if o.commit is not None else None}
             for o in f.occurrences
         ]
+    if f.note:  # why the severity is not the rule's ("value looks like a placeholder")
+        out["note"] = f.note
     if f.suppressed_by:
         out["suppressed_by"] = f.suppressed_by
     return out

@@ -109,7 +109,8 @@ class RuleSet:
         h = hashlib.sha256()
         for r in self.rules:
             fields = (r.id, r.pattern, r.keywords, r.entropy, r.validator, r.allow, r.paths_include, r.paths_exclude)
-            h.update(repr(fields).encode())
+            kept = (r.placeholders,) if r.placeholders != "drop" else ()  # the default leaves digests as they were
+            h.update(repr(fields + kept).encode())
         return h.hexdigest()[:16]
 
     def select(self, lowered: str) -> list[int]:

@@ -28,8 +28,14 @@ RULE_KEYS = frozenset(
         "examples",
         "generic",
         "hint",
+        "placeholders",
     }
 )
+# What a placeholder value does to a match (see sentra_scan.placeholders): "drop" (templates
+# and placeholder words drop it); "templates-only" (a placeholder word is reported: in a
+# credential file a default or weak password is a credential); "lower" (a placeholder word
+# is reported at severity low, with a note). Outside documentation and example files only.
+PLACEHOLDER_MODES = ("drop", "templates-only", "lower")
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
@@ -61,6 +67,7 @@ class Rule:
     examples: Examples = Examples()
     generic: bool = False
     hint: str | None = None  # replaces the default "move it to ..." advice
+    placeholders: str = "drop"  # one of PLACEHOLDER_MODES
     source: str = ""
 
 
@@ -175,8 +182,12 @@ def parse_rule(raw: Any, source: str, *, require_examples: bool = True) -> Rule:
     hint = raw.get("hint")
     if hint is not None and (not isinstance(hint, str) or not hint):
         raise ConfigError("must be a non-empty string", source=source, rule=rid, key="hint")
+    placeholders = raw.get("placeholders", "drop")
+    if placeholders not in PLACEHOLDER_MODES:
+        raise ConfigError(f"must be one of {', '.join(PLACEHOLDER_MODES)}", source=source, rule=rid, key="placeholders")
     return Rule(
         hint=hint,
+        placeholders=placeholders,
         id=rid,
         description=desc,
         severity=severity,
@@ -243,6 +254,8 @@ def rule_to_raw(rule: Rule) -> dict[str, Any]:
         raw["env"] = rule.env
     if rule.hint:
         raw["hint"] = rule.hint
+    if rule.placeholders != "drop":
+        raw["placeholders"] = rule.placeholders
     if rule.examples.match or rule.examples.no_match:
         raw["examples"] = {
             "match": [{"path": e.path, "text": e.text} for e in rule.examples.match],
