@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -54,19 +55,41 @@ def _b64decode(token: str) -> str | None:
 
 
 def decoded_tokens(lines: tuple[str, ...]) -> Iterator[Decoded]:
-    """Every encoded token in `lines` that decodes to printable text."""
-    for i, line in enumerate(lines):
+    """Every encoded token in `lines` that decodes to printable text, line by line."""
+    text = "\n".join(lines)
+    b64 = [m for m in _B64.finditer(text) if not _wordlike(m.group(1))] if len(text) >= MIN_B64 else []
+    pct = "%" in text
+    if not b64 and not pct:
+        return
+    # One pass over the whole text finds the candidates (a token never spans a line: the
+    # alphabet has no line feed); only lines with a candidate are looked at again.
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    by_line: dict[int, None] = {}
+    for m in b64:
+        by_line[bisect_right(starts, m.start(1)) - 1] = None
+    if pct:
+        for i, line in enumerate(lines):
+            if "%" in line:
+                by_line[i] = None
+    for i in sorted(by_line):
+        line = lines[i]
         if len(line) >= MIN_B64:
             for m in _B64.finditer(line):
                 token = m.group(1)
-                # Identifiers and words are valid base64 too: insist on some digits or mixed case.
-                if token.isalpha() and (token.islower() or token.isupper()):
+                if _wordlike(token):
                     continue
-                text = _b64decode(token)
-                if text is not None and len(text) >= 8:
-                    yield Decoded(i, m.start(1), m.end(1), text, "base64")
+                decoded = _b64decode(token)
+                if decoded is not None and len(decoded) >= 8:
+                    yield Decoded(i, m.start(1), m.end(1), decoded, "base64")
         if "%" in line:
             for m in _PCT.finditer(line):
-                text = unquote(m.group(0))
-                if text != m.group(0):
-                    yield Decoded(i, m.start(), m.end(), text, "percent")
+                decoded = unquote(m.group(0))
+                if decoded != m.group(0):
+                    yield Decoded(i, m.start(), m.end(), decoded, "percent")
+
+
+def _wordlike(token: str) -> bool:
+    """Identifiers and words are valid base64 too: insist on some digits or mixed case."""
+    return token.isalpha() and (token.islower() or token.isupper())

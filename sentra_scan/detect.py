@@ -8,7 +8,10 @@ from bisect import bisect_right
 from sentra_scan.model import Candidate, Fragment, Location, Secret, Skipped, SkipReason
 from sentra_scan.pathglob import PathMatcher
 from sentra_scan.ruleset import RuleSet
+from sentra_scan.ruleset.prefilter import RuleSelector
 from sentra_scan.validators import VALIDATORS, shannon_entropy
+
+SELECTOR_AFTER = 500  # texts scanned before the keyword selector switches to Hyperscan
 
 
 class Detector:
@@ -17,9 +20,25 @@ class Detector:
         self.decode_depth = decode_depth
         self.regex_timeout = regex_timeout
         self._paths: dict[int, tuple[PathMatcher, PathMatcher]] = {}
+        self._path_cache: dict[tuple[int, str], bool] = {}
+        self._line_scoped: dict[int, bool] = {}
+        self._selector: RuleSelector | None = None
+        self._texts = 0
         self.rules_run: set[int] = set()
 
     def path_ok(self, i: int, path: str) -> bool:
+        rule = self.ruleset.rules[i]
+        if not rule.paths_include and not rule.paths_exclude:
+            return True
+        key = (i, path)
+        ok = self._path_cache.get(key)
+        if ok is None:
+            if len(self._path_cache) > 100_000:
+                self._path_cache.clear()
+            ok = self._path_cache[key] = self._path_ok(i, path)
+        return ok
+
+    def _path_ok(self, i: int, path: str) -> bool:
         matchers = self._paths.get(i)
         if matchers is None:
             rule = self.ruleset.rules[i]
@@ -54,12 +73,16 @@ class Detector:
 
     def _detect_plain(self, fragment: Fragment) -> tuple[list[Candidate], list[Skipped]]:
         text = fragment.text
-        selected = self.ruleset.select(text.lower())
+        selected = self._select(text)
         if not selected:
             return [], []
+        lowered = text.lower() if len(fragment.lines) > 1 else text
         starts = [0]
         for line in fragment.lines[:-1]:
             starts.append(starts[-1] + len(line) + 1)
+        # Offsets in the lower-cased text are offsets in the text (almost always: a few
+        # characters lower-case to two).
+        by_line = len(fragment.lines) > 1 and len(lowered) == len(text)
         found: list[Candidate] = []
         skipped: list[Skipped] = []
         for i in selected:
@@ -67,7 +90,11 @@ class Detector:
                 continue
             self.rules_run.add(i)
             try:
-                self._run_rule(i, fragment, text, starts, found)
+                if by_line and self.line_scoped(i):
+                    for idx in _keyword_lines(self.ruleset.rules[i].keywords, lowered, starts):
+                        self._run_rule(i, fragment, fragment.lines[idx], [0], found, idx)
+                else:
+                    self._run_rule(i, fragment, text, starts, found)
             except TimeoutError:
                 rule_id = self.ruleset.rules[i].id
                 commit = fragment.commit.id if fragment.commit else None
@@ -78,7 +105,33 @@ class Detector:
                 )
         return found, skipped
 
-    def _run_rule(self, i: int, fragment: Fragment, text: str, starts: list[int], out: list[Candidate]) -> None:
+    def _select(self, text: str) -> list[int]:
+        """Indices of the rules with a keyword in `text`. Hyperscan's database takes ~70 ms
+        to build: worth it for a history, not for a commit hook's few fragments."""
+        self._texts += 1
+        if self._texts < SELECTOR_AFTER:
+            return self.ruleset.select(text.lower())
+        if self._selector is None:
+            from sentra_scan.ruleset.prefilter import RuleSelector
+
+            self._selector = RuleSelector(r.keywords for r in self.ruleset.rules)
+        selected = self._selector.select(text)
+        return self.ruleset.select(text.lower()) if selected is None else selected
+
+    def line_scoped(self, i: int) -> bool:
+        """Run on the lines holding one of its keywords only: a generic rule (its keyword
+        is the name it matches) whose pattern cannot cross a line (see linescope)."""
+        scoped = self._line_scoped.get(i)
+        if scoped is None:
+            from sentra_scan.ruleset.linescope import single_line
+
+            rule = self.ruleset.rules[i]
+            scoped = self._line_scoped[i] = rule.generic and single_line(rule.pattern)
+        return scoped
+
+    def _run_rule(
+        self, i: int, fragment: Fragment, text: str, starts: list[int], out: list[Candidate], first_line: int = 0
+    ) -> None:
         rule = self.ruleset.rules[i]
         validator = VALIDATORS[rule.validator] if rule.validator else None
         for m in self.ruleset.pattern(i).finditer(text, timeout=self.regex_timeout):
@@ -90,9 +143,23 @@ class Detector:
                 continue
             if validator is not None and not validator(secret):
                 continue
-            idx = bisect_right(starts, start) - 1
+            idx = first_line + bisect_right(starts, start) - 1
             line_text = fragment.lines[idx]
-            col = start - starts[idx]
-            end_col = min(end - starts[idx], len(line_text))
+            offset = starts[idx - first_line]
+            col = start - offset
+            end_col = min(end - offset, len(line_text))
             location = Location(fragment.path, fragment.line_numbers[idx], col + 1, end_col + 1, fragment.commit)
             out.append(Candidate(rule.id, Secret(secret), location, line_text, m.group(0)))
+
+
+def _keyword_lines(keywords: tuple[str, ...], lowered: str, starts: list[int]) -> list[int]:
+    """Indices of the lines of `lowered` that hold one of `keywords`, in order."""
+    found: set[int] = set()
+    end = len(lowered)
+    for kw in keywords:
+        pos = lowered.find(kw)
+        while pos >= 0:
+            idx = bisect_right(starts, pos) - 1
+            found.add(idx)
+            pos = lowered.find(kw, starts[idx + 1] if idx + 1 < len(starts) else end)
+    return sorted(found)

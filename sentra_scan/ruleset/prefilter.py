@@ -74,3 +74,57 @@ def _automaton(keywords: list[str]) -> Any:
         automaton.add_word(k, k)
     automaton.make_automaton()
     return automaton
+
+
+class RuleSelector:
+    """Which rules have a keyword in a text, with Hyperscan in single-match mode: each
+    keyword is reported once per text however often it occurs (a big fragment holds
+    thousands of "key" and "token"), with no lower-cased copy. `select` answers None when
+    Hyperscan is not there (or a keyword is not ASCII, where its case-folding differs from
+    Python's): the caller then uses the keyword automaton over the lower-cased text."""
+
+    def __init__(self, keywords_of_rules: Iterable[tuple[str, ...]]) -> None:
+        rules_of: dict[str, list[int]] = {}
+        for i, keywords in enumerate(keywords_of_rules):
+            for k in keywords:
+                if k:
+                    rules_of.setdefault(k, []).append(i)
+        self.keywords = sorted(rules_of)
+        self._rules = [tuple(rules_of[k]) for k in self.keywords]
+        self._hs: Any = None
+        if not self.keywords or not all(k.isascii() for k in self.keywords):
+            return
+        try:
+            import hyperscan
+        except ImportError:
+            return
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        db.compile(
+            expressions=[k.encode("ascii") for k in self.keywords],
+            ids=list(range(len(self.keywords))),
+            elements=len(self.keywords),
+            flags=hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH,
+            literal=True,
+        )
+        self._hs = db
+
+    @property
+    def available(self) -> bool:
+        return self._hs is not None
+
+    def select(self, text: str) -> list[int] | None:
+        if self._hs is None:
+            return None
+        hits: list[int] = []
+
+        def on_match(kid: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
+            hits.append(kid)
+
+        self._hs.scan(text.encode("utf-8", "surrogatepass"), match_event_handler=on_match)
+        if not hits:
+            return []
+        rules_of = self._rules
+        found: set[int] = set()
+        for kid in hits:
+            found.update(rules_of[kid])
+        return sorted(found)

@@ -1,0 +1,156 @@
+"""The detector's shortcuts give the answers of the plain way:
+
+- generic rules whose pattern cannot cross a line run on the lines holding a keyword
+  (`linescope`), not on the whole fragment;
+- after a few hundred texts, rules are selected with Hyperscan in single-match mode
+  instead of the keyword automaton over a lower-cased copy;
+- encoded tokens are looked for in one pass over the whole text.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from sentra_scan import decode
+from sentra_scan.detect import Detector
+from sentra_scan.model import Fragment
+from sentra_scan.ruleset import RuleSet
+from sentra_scan.ruleset.examples import expand
+from sentra_scan.ruleset.linescope import single_line
+from sentra_scan.ruleset.prefilter import RuleSelector
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return RuleSet.load()
+
+
+@pytest.fixture(scope="module")
+def texts(rules: RuleSet) -> list[Fragment]:
+    """Every rule's examples, as fragments of several lines among ordinary code lines."""
+    rng = random.Random(7)
+    filler = [
+        "def handler(event, context):",
+        "    return {'statusCode': 200}",
+        "tokenizer = build_tokenizer(vocab)",
+        "# the password prompt lives in auth.py",
+        "x = compute(a, b)  # secret sauce",
+        "",
+        "  key: value",
+    ]
+    out = []
+    for r in rules.rules:
+        for n, ex in enumerate((*r.examples.match, *r.examples.no_match)):
+            body = expand(ex.text, f"{r.id}-{n}").split("\n")
+            lines = [*rng.sample(filler, 3), *body, *rng.sample(filler, 2)]
+            out.append(Fragment(ex.path, tuple(lines), tuple(range(1, len(lines) + 1))))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"password\s*=\s*(?P<secret>\S+)", False),  # \s takes a line feed
+        (r"password[ \t]*=[ \t]*(?P<secret>\S+)", True),
+        (r"a\nb", False),
+        (r"[^\"]+", False),
+        (r"[^\"\n]+", True),
+        (r"a.b", True),
+        (r"(?s)a.b", False),
+        (r"^x", False),  # the start of the whole text only
+        (r"(?m)^x$", True),
+        (r"\Ax", False),
+        (r"(?<=\s)x", False),  # sees the line feed before a line
+        (r"(?<![A-Za-z])pass", True),
+        (r"(?P<q>[\"'])x(?P=q)", True),
+        (r"(?i:token)[A-Z0-9]{20}", True),
+        (r"\p{L}+", False),  # regex-only syntax: assumed multi-line
+        (r"(a)?(?(1)b|c)", False),
+    ],
+)
+def test_single_line(pattern: str, expected: bool) -> None:
+    assert single_line(pattern) is expected
+
+
+def test_the_generic_rules_run_by_line(rules: RuleSet) -> None:
+    det = Detector(rules)
+    scoped = [r.id for i, r in enumerate(rules.rules) if det.line_scoped(i)]
+    assert "generic-credential-assignment" in scoped
+    assert all(rules.rules[i].generic for i in range(len(rules.rules)) if det.line_scoped(i))
+
+
+def _candidates(det: Detector, fragments: list[Fragment]) -> list[tuple[str, str, int, int, int]]:
+    out = []
+    for f in fragments:
+        found, _skipped = det.detect(f)
+        out += [
+            (c.rule_id, c.secret.reveal(), c.location.line, c.location.column, c.location.end_column) for c in found
+        ]
+    return out
+
+
+def test_line_scoped_rules_find_what_the_whole_text_finds(
+    rules: RuleSet, texts: list[Fragment], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = _candidates(Detector(rules), texts)
+    plain = Detector(rules)
+    monkeypatch.setattr(plain, "line_scoped", lambda _i: False)
+    assert fast == _candidates(plain, texts)
+    assert any(rid.startswith("generic-") for rid, *_ in fast)
+
+
+def test_the_selector_picks_the_automatons_rules(rules: RuleSet, texts: list[Fragment]) -> None:
+    selector = RuleSelector(r.keywords for r in rules.rules)
+    if not selector.available:
+        pytest.skip("Hyperscan is not installed here")
+    extra = ["", "nothing to see", "PASSWORD=" + "x" * 5000, "ÄÖÜ token ß", "github_pat " * 1000]
+    for text in [f.text for f in texts] + extra:
+        assert selector.select(text) == rules.select(text.lower())
+
+
+def test_without_hyperscan_the_selector_defers(rules: RuleSet) -> None:
+    selector = RuleSelector(r.keywords for r in rules.rules)
+    selector._hs = None
+    assert selector.select("password = 'x'") is None
+    assert RuleSelector([("clé",)]).select("clé") is None  # a non-ASCII keyword: Python's case-folding
+
+
+def test_detection_is_the_same_before_and_after_the_selector_switch(
+    rules: RuleSet, texts: list[Fragment], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sentra_scan.detect as detect
+
+    before = _candidates(Detector(rules), texts)
+    monkeypatch.setattr(detect, "SELECTOR_AFTER", 0)
+    assert _candidates(Detector(rules), texts) == before
+
+
+def _decoded_line_by_line(lines: tuple[str, ...]) -> list[decode.Decoded]:
+    out = []
+    for i, line in enumerate(lines):
+        for m in decode._B64.finditer(line):
+            token = m.group(1)
+            if decode._wordlike(token):
+                continue
+            text = decode._b64decode(token)
+            if text is not None and len(text) >= 8:
+                out.append(decode.Decoded(i, m.start(1), m.end(1), text, "base64"))
+        for m in decode._PCT.finditer(line):
+            text = decode.unquote(m.group(0))
+            if text != m.group(0):
+                out.append(decode.Decoded(i, m.start(), m.end(), text, "percent"))
+    return out
+
+
+def test_decoding_in_one_pass_finds_what_line_by_line_finds(texts: list[Fragment]) -> None:
+    import base64
+
+    token = base64.b64encode(b"user:correct-horse-battery").decode()
+    samples = [f.lines for f in texts] + [
+        (f"Authorization: Basic {token}", "x%3Dy%20z", "", token + " " + token),
+        ("a" * 20, token[:-2], "https://h/p?q=%41%42%43"),
+    ]
+    for lines in samples:
+        assert sorted(decode.decoded_tokens(lines), key=repr) == sorted(_decoded_line_by_line(lines), key=repr)
