@@ -19,7 +19,9 @@ Ratios: each tool's median over the floor's; each peer's median over Sentra's (#
 Sentra is faster). Peak memory, three ways: "RSS" the largest single process among the tool
 and the children it waited for (wait4; often the `git log` child); "own" the tool's own
 process (VmHWM, sampled); "tree" the sampled peak of the summed RSS of the whole process tree
-(the tool plus its `git log`). Nothing is asserted: this is a measurement.
+(a page shared by several processes counted in each); "tree PSS" the same with proportional
+set sizes (a shared page split between its processes: what the tree really holds).
+Nothing is asserted: this is a measurement.
 
     .venv/bin/python bench/audit.py [--runs 3] [--quick] [--commits 20000] [--repo PATH]...
                                     [--no-real] [--tools floor,sentra,gitleaks,...] [--all-refs]
@@ -79,6 +81,7 @@ class Run:
     code: int
     timed_out: bool = False
     own_mb: float = 0.0  # the process itself, without its children (VmHWM, sampled)
+    pss_mb: float = 0.0  # sampled peak of the summed PSS of the tree (shared pages split, not repeated)
 
 
 def _rss_kb(pid: int) -> int:
@@ -116,14 +119,31 @@ class _TreeSampler(threading.Thread):
         self.interval = interval
         self.peak_kb = 0
         self.own_kb = 0
+        self.pss_kb = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
-            total = sum(_rss_kb(p) for p in _descendants(self.pid))
+            pids = _descendants(self.pid)
+            total = sum(_rss_kb(p) for p in pids)
             self.peak_kb = max(self.peak_kb, total)
+            self.pss_kb = max(self.pss_kb, sum(_pss_kb(p) for p in pids))
             self.own_kb = max(self.own_kb, _hwm_kb(self.pid))
             self.stop.wait(self.interval)
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: a page shared by N processes (a forked worker's copy-on-write
+    pages, a pack file mapped by two git processes) counts 1/N in each, so the sum over a
+    process tree is the memory the tree really holds; summed RSS counts such pages N times."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for row in fh:
+                if row.startswith("Pss:"):
+                    return int(row.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _hwm_kb(pid: int) -> int:
@@ -186,11 +206,11 @@ def run_timed(
         proc.returncode = os.waitstatus_to_exitcode(status)
         if timer:
             timer.cancel()
-        tree_kb = own_kb = 0
+        tree_kb = own_kb = pss_kb = 0
         if sampler:
             sampler.stop.set()
             sampler.join()
-            tree_kb, own_kb = sampler.peak_kb, sampler.own_kb
+            tree_kb, own_kb, pss_kb = sampler.peak_kb, sampler.own_kb, sampler.pss_kb
     finally:
         for fh in (out_fh, err_fh):
             if fh is not subprocess.DEVNULL:
@@ -204,6 +224,7 @@ def run_timed(
         proc.returncode,
         timed_out.is_set(),
         own_kb / 1024,
+        pss_kb / 1024,
     )
 
 
@@ -791,6 +812,7 @@ def summarize(case: RepoCase, head_only: bool) -> dict[str, Any]:
             "maxrss_mb": med(t, "maxrss_mb"),
             "tree_peak_mb": med(t, "tree_mb"),
             "own_peak_mb": med(t, "own_mb"),
+            "tree_pss_mb": med(t, "pss_mb"),
             "x_floor": wall / floor_s if wall and floor_s else None,
             "peer_over_sentra": wall / sentra_s if wall and sentra_s and t.kind == "peer" else None,
             "findings": len(t.hits) if t.hits is not None else None,
@@ -830,6 +852,7 @@ def render(summary: dict[str, Any]) -> str:
         "RSS MB",
         "own MB",
         "tree MB",
+        "tree PSS",
         "findings",
         "recall",
     ]
@@ -851,6 +874,7 @@ def render(summary: dict[str, Any]) -> str:
                 fmt(r["maxrss_mb"], ".0f"),
                 fmt(r["own_peak_mb"], ".0f"),
                 fmt(r["tree_peak_mb"], ".0f"),
+                fmt(r.get("tree_pss_mb"), ".0f"),
                 "-" if r["findings"] is None else str(r["findings"]),
                 f"{rec['found']}/{rec['planted']}" + (f" +{rec['other_findings']}" if rec["other_findings"] else "")
                 if rec
@@ -894,9 +918,10 @@ def targets(summaries: list[dict[str, Any]]) -> list[str]:
         if se["x_floor"]:
             parts.append(f"{se['x_floor']:.2f}x floor (target <=3: {'met' if se['x_floor'] <= 3 else 'MISSED'})")
         peak = se["tree_peak_mb"]
+        pss = se.get("tree_pss_mb") or 0.0
         parts.append(
-            f"peak {peak:.0f} MB tree, {se['own_peak_mb']:.0f} MB sentra's own process, {se['maxrss_mb']:.0f} MB"
-            " largest process (target <300 MB at 100k commits)"
+            f"peak {pss:.0f} MB tree PSS ({peak:.0f} MB summed RSS), {se['own_peak_mb']:.0f} MB sentra's own"
+            f" process, {se['maxrss_mb']:.0f} MB largest process (target <300 MB at 100k commits)"
         )
         out.append(f"{s['repo']}: " + "; ".join(parts))
     return out
