@@ -31,8 +31,10 @@ from sentra_scan.sources.diffparse import unquote_path
 from sentra_scan.sources.gitcmd import FIXED_CONFIG
 
 COMMIT_MARK = b"\n\x1e"
-_MARKERS = re.compile(rb"\n(?:@@|diff --|\x1e)")
-_AT, _D, _PLUS = ord("@"), ord("d"), ord("+")
+_HUNK_RE = re.compile(rb"\n@@")
+_FILE_RE = re.compile(rb"\ndiff --")
+_HEAD_RE = re.compile(re.escape(COMMIT_MARK))
+_PLUS = ord("+")
 LOG_FORMAT = "%x1e%H %P%x1f%an%x1f%ae%x1f%aI"
 LOG_ARGS = (
     "log",
@@ -266,15 +268,9 @@ class HistorySource:
         # Every commit header, file header and hunk header of the segment, found once: the
         # owner of a hunk, its file and its end are then found by bisection, never by
         # searching (a big commit holds thousands of hunks).
-        heads: list[int] = []
-        files: list[int] = []
-        hunks: list[int] = []
-        marks: list[int] = []
-        for m in _MARKERS.finditer(seg):
-            pos = m.start()
-            kind = seg[pos + 1]
-            (hunks if kind == _AT else files if kind == _D else heads).append(pos)
-            marks.append(pos)
+        heads = [m.start() for m in _HEAD_RE.finditer(seg)]
+        files = [m.start() for m in _FILE_RE.finditer(seg)]
+        hunks = [m.start() for m in _HUNK_RE.finditer(seg)]
         infos: list[CommitInfo] = []
         for pos in heads:
             eol = seg.find(b"\n", pos + 1)
@@ -287,7 +283,7 @@ class HistorySource:
         last = infos[-1] if infos else commit
         found = self._hit_hunks(seg, hunks, files)
         if self.path_trigger is not None:
-            self._path_hunks(seg, heads, files, hunks, marks, found)
+            self._path_hunks(seg, heads, files, hunks, found)
         headers: dict[int, _FileHeader] = {}
         for pos in sorted(found):
             f = bisect_right(files, pos) - 1
@@ -303,8 +299,7 @@ class HistorySource:
                 continue
             k = bisect_right(heads, pos) - 1
             owner = infos[k] if k >= 0 else commit
-            nxt = bisect_right(marks, pos)
-            end = marks[nxt] if nxt < len(marks) else len(seg)
+            end = _next_mark(pos, len(seg), hunks, files, heads)
             hunk_start = pos + 1
             if end - hunk_start > self.max_file_size:
                 detail = f"hunk over {self.max_file_size} bytes"
@@ -345,14 +340,12 @@ class HistorySource:
         heads: list[int],
         files: list[int],
         hunks: list[int],
-        marks: list[int],
         found: dict[int, None],
     ) -> None:
         """Every hunk of the files whose path a path-limited rule wants."""
         assert self.path_trigger is not None
         for i, file_start in enumerate(files):
-            m = bisect_right(marks, file_start)
-            header_end = marks[m] if m < len(marks) else len(seg)
+            header_end = _next_mark(file_start, len(seg), hunks, files, heads)
             pos = seg.find(b"\n+++ ", file_start, header_end)
             if pos < 0:
                 continue
@@ -378,6 +371,16 @@ class HistorySource:
             path = path[2:] if path.startswith("b/") else path
             wanted = self._paths_seen[target] = self.path_trigger(path)
         return wanted
+
+
+def _next_mark(pos: int, default: int, *marks: list[int]) -> int:
+    """The first offset after `pos` in any of the sorted `marks` lists (or `default`)."""
+    best = default
+    for offsets in marks:
+        i = bisect_right(offsets, pos)
+        if i < len(offsets) and offsets[i] < best:
+            best = offsets[i]
+    return best
 
 
 class _Prefetch:
