@@ -57,7 +57,7 @@ def _b64decode(token: str) -> str | None:
 def decoded_tokens(lines: tuple[str, ...]) -> Iterator[Decoded]:
     """Every encoded token in `lines` that decodes to printable text, line by line."""
     text = "\n".join(lines)
-    b64 = [m for m in _B64.finditer(text) if not _wordlike(m.group(1))] if len(text) >= MIN_B64 else []
+    b64 = [m for m in _B64.finditer(text) if not _skip(m.group(1))] if len(text) >= MIN_B64 else []
     pct = "%" in text
     if not b64 and not pct:
         return
@@ -78,7 +78,7 @@ def decoded_tokens(lines: tuple[str, ...]) -> Iterator[Decoded]:
         if len(line) >= MIN_B64:
             for m in _B64.finditer(line):
                 token = m.group(1)
-                if _wordlike(token):
+                if _skip(token):
                     continue
                 decoded = _b64decode(token)
                 if decoded is not None and len(decoded) >= 8:
@@ -88,6 +88,22 @@ def decoded_tokens(lines: tuple[str, ...]) -> Iterator[Decoded]:
                 decoded = unquote(m.group(0))
                 if decoded != m.group(0):
                     yield Decoded(i, m.start(), m.end(), decoded, "percent")
+
+
+# In base64, the first character of each 4-character group holds the top six bits of a byte:
+# for a byte below 0x80 (ASCII text) that is one of the first 32 letters of the alphabet.
+_TEXT_LEADS = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef")
+
+
+def _skip(token: str) -> bool:
+    """Not worth decoding: a word or identifier, or a token whose decoding is not mostly
+    ASCII text (more than one byte in 32 at a group's start above 0x7f: binary data, a
+    hash, a path, a camelCase name). Decoding only to drop it costs most of the time a
+    history spends on encodings."""
+    if _wordlike(token):
+        return True
+    leads = token[0::4]
+    return len(leads.translate(_TEXT_LEADS)) > len(leads) // 32
 
 
 def _wordlike(token: str) -> bool:

@@ -11,7 +11,7 @@ from sentra_scan.ruleset import RuleSet
 from sentra_scan.ruleset.prefilter import RuleSelector
 from sentra_scan.validators import VALIDATORS, shannon_entropy
 
-SELECTOR_AFTER = 500  # texts scanned before the keyword selector switches to Hyperscan
+SELECTOR_AFTER = 1 << 18  # characters scanned before the keyword selector switches to Hyperscan
 
 
 class Detector:
@@ -23,7 +23,7 @@ class Detector:
         self._path_cache: dict[tuple[int, str], bool] = {}
         self._line_scoped: dict[int, bool] = {}
         self._selector: RuleSelector | None = None
-        self._texts = 0
+        self._volume = 0
         self.rules_run: set[int] = set()
 
     def path_ok(self, i: int, path: str) -> bool:
@@ -108,8 +108,8 @@ class Detector:
     def _select(self, text: str) -> list[int]:
         """Indices of the rules with a keyword in `text`. Hyperscan's database takes ~70 ms
         to build: worth it for a history, not for a commit hook's few fragments."""
-        self._texts += 1
-        if self._texts < SELECTOR_AFTER:
+        self._volume += len(text)
+        if self._volume < SELECTOR_AFTER:
             return self.ruleset.select(text.lower())
         if self._selector is None:
             from sentra_scan.ruleset.prefilter import RuleSelector

@@ -154,3 +154,23 @@ def test_decoding_in_one_pass_finds_what_line_by_line_finds(texts: list[Fragment
     ]
     for lines in samples:
         assert sorted(decode.decoded_tokens(lines), key=repr) == sorted(_decoded_line_by_line(lines), key=repr)
+
+
+def test_tokens_of_ascii_text_are_always_decoded() -> None:
+    """The lead-character filter never drops the base64 of ASCII text (standard, URL-safe,
+    padded or not), and drops most identifiers, paths and binary data."""
+    import base64
+
+    rng = random.Random(11)
+    printable = [chr(c) for c in range(32, 127)]
+    for n in range(12, 300, 3):
+        raw = "".join(rng.choice(printable) for _ in range(n)).encode()
+        for token in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("=")):
+            assert not decode._skip(token), token
+    dropped = [
+        "src/flask/json/provider/tag.py",
+        "getAttributeValueForElementNode",
+        "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
+        base64.b64encode(bytes(range(128, 256))).decode(),
+    ]
+    assert all(decode._skip(t) for t in dropped)
