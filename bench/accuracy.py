@@ -24,6 +24,11 @@ labels disagree with its CSV row (six files: the two FileZilla files, .env, .esm
 deployment-config.json, .ftpconfig), the risk count falls back to the benchmark's rule: the
 file's key lines found, up to its risk count.
 
+A third view counts Sentra's account context too: the lines a finding names as its record's
+user, host or database (`context` in the JSON report) count as found, and those the key does
+not list count beyond it. They are not findings (they never fail a scan); peers report none,
+so their figures are the same in that view. The first two views ignore context.
+
     .venv/bin/python bench/accuracy.py [--bundle PATH] [--peers /tmp/peers] [--tools sentra,gitleaks,...]
                                        [--per-file] [--json FILE] [--keep DIR]
 
@@ -155,6 +160,7 @@ class Hit:
     line: int
     value: str | None  # the secret, when the tool reports it or it can be read back
     commit: str | None  # None: found in the working tree
+    context: bool = False  # an account context line of a finding (Sentra), not a finding
 
 
 @dataclass
@@ -200,6 +206,7 @@ def run_sentra(clone: Path, work: Path) -> ToolResult:
     res.modes = ["scan (tree)", "audit (history)"]
     for f in json.loads(tree.read_text())["findings"]:
         res.hits.append(Hit(f["path"], f["line"], None, None))
+        res.hits.extend(Hit(f["path"], c["line"], None, None, context=True) for c in f.get("context", ()))
     blobs: dict[tuple[str, str], list[str]] = {}
     for f in json.loads(hist.read_text())["findings"]:
         commit = f["commit"]["id"] if isinstance(f["commit"], dict) else f["commit"]
@@ -207,6 +214,8 @@ def run_sentra(clone: Path, work: Path) -> ToolResult:
         text = _blob_line(clone, commit, f["path"], f["line"], blobs)
         value = text[f["column"] - 1 : f["end_column"] - 1] or None
         res.hits.append(Hit(f["path"], f["line"], value, commit))
+        # Context values are in clear (never secrets): placed at the tip like a finding's value.
+        res.hits.extend(Hit(f["path"], c["line"], c["value"], commit, context=True) for c in f.get("context", ()))
     return res
 
 
@@ -326,12 +335,16 @@ def _tip_line(lines: list[str], hit: Hit) -> int | None:
     return min(where, key=lambda n: (abs(n - hit.line), n)) if where else None
 
 
-def score(result: ToolResult, key: dict[str, KeyFile], clone: Path) -> Score:
+def score(result: ToolResult, key: dict[str, KeyFile], clone: Path, *, context: bool = False) -> Score:
+    """The tool's score; with `context`, Sentra's account context lines (the user and host of a
+    reported credential) count as found lines too, and those outside the key as beyond it."""
     tips: dict[str, list[str]] = {}
     per_file: dict[str, set[int]] = {name: set() for name in key}
     history_only: dict[str, set[str]] = {name: set() for name in key}
     ignored = 0
     for hit in result.hits:
+        if hit.context and not context:
+            continue
         if hit.path not in key:
             ignored += 1
             continue
@@ -375,13 +388,13 @@ def _pct(a: int, b: int) -> str:
     return f"{100 * a / b:.0f}%" if b else "-"
 
 
-def summary_table(results: list[ToolResult], scores: dict[str, Score]) -> str:
+def summary_table(results: list[ToolResult], scores: dict[str, Score], with_context: dict[str, Score]) -> str:
     rows: list[list[object]] = []
     for r in results:
         if r.missing:
-            rows.append([r.name, "not installed", "", "", "", "", "", ""])
+            rows.append([r.name, "not installed", "", "", "", "", "", "", "", "", ""])
             continue
-        t = scores[r.name].totals()
+        t, c = scores[r.name].totals(), with_context[r.name].totals()
         rows.append(
             [
                 f"{r.name} {r.version}".strip(),
@@ -391,28 +404,43 @@ def summary_table(results: list[ToolResult], scores: dict[str, Score]) -> str:
                 f"{t['files_covered']}/{t['files']}",
                 t["history_only"],
                 t["ignored"],
+                f"{c['risk_found']}/{c['risk_total']} ({_pct(c['risk_found'], c['risk_total'])})",
+                f"{c['found']}/{c['total']} ({_pct(c['found'], c['total'])})",
+                c["false_positives"],
                 ", ".join(r.modes) + (f"; errors: {len(r.errors)}" if r.errors else ""),
             ]
         )
-    headers = ["tool", "risk lines", "all lines", "beyond key", "files", "history only", "off-key", "modes"]
-    return table(headers, rows, "lrrrrrrl")
+    headers = ["tool", "risk lines", "all lines", "beyond key", "files", "history only", "off-key"]
+    headers += ["risk w/ context", "all w/ context", "beyond key w/ context", "modes"]
+    note = (
+        "w/ context: account context lines (the user, host and database of a reported credential) counted"
+        " as found too;\n  they are not findings (they never fail a scan); outside the key they count as beyond it."
+        " Peers report no context."
+    )
+    return table(headers, rows, "lrrrrrrrrrl") + "\n" + note
 
 
-def per_file_table(key: dict[str, KeyFile], results: list[ToolResult], scores: dict[str, Score]) -> str:
+def per_file_table(
+    key: dict[str, KeyFile], results: list[ToolResult], scores: dict[str, Score], with_context: dict[str, Score]
+) -> str:
     present = [r for r in results if not r.missing]
-    headers = ["file", "key (risk+inf)"] + [r.name for r in present]
+    columns = [(r.name, scores[r.name]) for r in present]
+    if "sentra" in with_context:
+        columns.insert(1 if columns and columns[0][0] == "sentra" else 0, ("sentra w/ context", with_context["sentra"]))
+    headers = ["file", "key (risk+inf)"] + [name for name, _ in columns]
     rows: list[list[object]] = []
     for name, kf in sorted(key.items()):
         row: list[object] = [name, f"{kf.total} ({kf.risk}+{kf.informative})"]
-        for r in present:
-            fs = scores[r.name].files[name]
+        for _, sc in columns:
+            fs = sc.files[name]
             cell = f"{fs.found} r{fs.risk_found}"
             if fs.fp:
                 cell += f" +{fs.fp}"
             row.append(cell)
         rows.append(row)
     note = "cells: lines found (up to the file's total), r = risk lines found, +N = findings beyond the key"
-    return table(headers, rows, "lr" + "r" * len(present)) + "\n" + note
+    note += "\n       (w/ context: + lines beyond the key include account context lines the key does not list)"
+    return table(headers, rows, "lr" + "r" * len(columns)) + "\n" + note
 
 
 def missed(key: dict[str, KeyFile], score_: Score) -> list[str]:
@@ -471,6 +499,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         }
         results = [runners[t]() for t in tools]
         scores = {r.name: score(r, key, clone) for r in results if not r.missing}
+        with_context = {r.name: score(r, key, clone, context=True) for r in results if not r.missing}
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -478,13 +507,13 @@ def main(argv: Iterable[str] | None = None) -> int:
     print(f"leaky-repo ({args.bundle.name}): {len(key)} files in the key, ", end="")
     print(f"{sum(k.risk for k in key.values())} risk + {sum(k.informative for k in key.values())} informative lines")
     print()
-    print(summary_table(results, scores))
+    print(summary_table(results, scores, with_context))
     for r in results:
         for err in r.errors:
             print(f"  {r.name}: {err}")
     if args.per_file:
         print()
-        print(per_file_table(key, results, scores))
+        print(per_file_table(key, results, scores, with_context))
     if args.missed and "sentra" in scores:
         print()
         print("sentra, risk lines not found:")
@@ -495,6 +524,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             "tools": {
                 r.name: {"version": r.version, "missing": r.missing, "modes": r.modes, "errors": r.errors}
                 | ({"totals": scores[r.name].totals()} if r.name in scores else {})
+                | ({"totals_with_context": with_context[r.name].totals()} if r.name in scores else {})
                 | ({"files": {n: vars(f) for n, f in scores[r.name].files.items()}} if r.name in scores else {})
                 for r in results
             }

@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sentra_scan.context import with_context
 from sentra_scan.errors import UsageError
 from sentra_scan.filters import fingerprint
-from sentra_scan.model import Candidate, Fragment, Location, Secret, redact
+from sentra_scan.model import Candidate, Fragment, Location, ScanResult, Secret, redact
+from sentra_scan.report import Masker, account
 from sentra_scan.scan import Scanner
 from sentra_scan.sources.files import fragment_from_bytes
 from sentra_scan.validators import VALIDATORS, shannon_entropy
@@ -76,7 +78,7 @@ def explain_line(scanner: Scanner, path: Path, line: int, shown: str | None = No
                 fp = fingerprint(rule.id, secret, scanner.config.fingerprint_salt)
                 loc = Location(item.path, line, start - lo + 1, min(end, hi) - lo + 1)
                 cand = Candidate(rule.id, Secret(secret), loc, line_text, m.group(0))
-                finding = scanner.filters.to_finding(cand)
+                finding = with_context(scanner.filters.to_finding(cand), item)
                 reason = finding.suppressed_by
                 checks.append(f"fingerprint {fp}")
                 if reason:
@@ -84,6 +86,8 @@ def explain_line(scanner: Scanner, path: Path, line: int, shown: str | None = No
                     verdict = "dropped"
                 elif finding.note:
                     checks.append(f"severity {finding.severity.label}: {finding.note}")
+                if finding.context:
+                    checks.append(f"account: {account(finding, Masker(ScanResult((finding,))))}")
                 if not reason and rule.generic:
                     checks.append("generic rule: yields to a specific rule matching the same text")
             steps.append(Step(rule.id, verdict, (*detail, *checks)))

@@ -107,6 +107,18 @@ class Candidate:
     encoding: str | None = None  # "base64", "percent": found inside an encoded token
 
 
+@dataclass(frozen=True)
+class ContextField:
+    """A field of a finding's record that says whose credential it is and where: a user name,
+    login or e-mail (`role` "user"), a host, server, URL or registry ("host"), a database
+    ("database"). Never a secret: `sentra_scan.context` refuses secret-like names and values."""
+
+    line: int
+    name: str  # the key as written: "DB_USERNAME", "User", "login"
+    value: str
+    role: str
+
+
 @dataclass(frozen=True, eq=False)
 class Finding:
     rule_id: str
@@ -122,6 +134,7 @@ class Finding:
     occurrences: tuple[Location, ...] = ()  # other places the same secret appears (audits)
     encoding: str | None = None  # found inside a base64 / percent-encoded token
     note: str | None = None  # why the severity differs from the rule's ("value looks like a placeholder")
+    context: tuple[ContextField, ...] = ()  # the account and host of the record the secret sits in
 
     def masked_line(self, max_len: int = 160) -> str:
         """The source line with the secret masked, trimmed around it when long."""

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 
 from sentra_scan.config import Config
+from sentra_scan.context import with_context
 from sentra_scan.detect import Detector
 from sentra_scan.filters import FilterChain
 from sentra_scan.model import Candidate, Finding, Fragment, ScanResult, ScanStats, Skipped
@@ -56,7 +57,7 @@ class Scanner:
             cands, skips = self.detector.detect(item)
             skipped.extend(skips)
             for cand in _dedupe(cands, self.ruleset) if len(cands) > 1 else cands:
-                finding = self.filters.to_finding(cand)
+                finding = with_context(self.filters.to_finding(cand), item)
                 (suppressed if finding.suppressed_by else findings).append(finding)
         stats = ScanStats(
             fragments=n_frag,

@@ -27,6 +27,11 @@ class Masker:
         self._re = re.compile(alternation) if alternation else None
         self.max_len = max_len
 
+    def text(self, value: str) -> str:
+        """Free text (an account context value) with any secret of the result masked: context
+        is never a secret by construction, and this keeps it so if that ever fails."""
+        return self._re.sub(lambda m: redact(m.group(0)), value) if self._re is not None else value
+
     def snippet(self, f: Finding) -> str:
         line = f.line_text
         start, end = f.location.column - 1, f.location.end_column - 1
@@ -53,6 +58,23 @@ class Masker:
         lo = max(0, new_start - 40)
         hi = min(len(masked), new_start + len(f.secret.redacted()) + 40)
         return ("…" if lo else "") + masked[lo:hi].strip() + ("…" if hi < len(masked) else "")
+
+
+def account(f: Finding, masker: Masker) -> str:
+    """A finding's account context in one line: "root @ example.com (lines 6, 11)"; "" when none."""
+    if not f.context:
+        return ""
+    by_role: dict[str, list[str]] = {"user": [], "host": [], "database": []}
+    for c in f.context:
+        by_role.setdefault(c.role, []).append(masker.text(c.value))
+    text = ", ".join(by_role["user"])
+    if by_role["host"]:
+        hosts = ", ".join(by_role["host"])
+        text = f"{text} @ {hosts}" if text else f"host {hosts}"
+    if by_role["database"]:
+        text += (", " if text else "") + "database " + ", ".join(by_role["database"])
+    lines = sorted({c.line for c in f.context})
+    return f"{text} ({'line' if len(lines) == 1 else 'lines'} {', '.join(map(str, lines))})"
 
 
 def get_reporter(name: str, *, color: bool = False, context: str = "scan", tool_version: str = "") -> Reporter:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from sentra_scan.model import CommitInfo, Finding, ScanResult, Severity
-from sentra_scan.report import Masker
+from sentra_scan.report import Masker, account
 
 SCHEMA_VERSION = "15.1.4"
 SCHEMA_URL = (
@@ -64,6 +64,8 @@ def _vulnerability(f: Finding, vid: str, masker: Masker, worktree_sha: str) -> d
         "masked_line": {"name": "Line (secret masked)", "type": "code", "value": masker.snippet(f)},
         "fingerprint": {"name": "Sentra fingerprint", "type": "text", "value": f.fingerprint},
     }
+    if f.context:
+        details["account"] = {"name": "Account context", "type": "text", "value": account(f, masker)}
     if f.encoding:
         details["encoding"] = {"name": "Found encoded", "type": "text", "value": f.encoding}
     return {

@@ -35,6 +35,10 @@ def finding_dict(f: Finding, masker: Masker) -> dict[str, Any]:
             {"path": o.path, "line": o.line, "commit": o.commit.id if o.commit is not None else None}
             for o in f.occurrences
         ]
+    if f.context:  # whose credential and where: the user, host and database of its record
+        out["context"] = [
+            {"line": c.line, "name": c.name, "value": masker.text(c.value), "role": c.role} for c in f.context
+        ]
     if f.note:  # why the severity is not the rule's ("value looks like a placeholder")
         out["note"] = f.note
     if f.suppressed_by:

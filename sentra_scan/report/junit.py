@@ -7,7 +7,7 @@ from typing import TextIO
 from xml.etree import ElementTree as ET
 
 from sentra_scan.model import ScanResult
-from sentra_scan.report import Masker
+from sentra_scan.report import Masker, account
 
 
 class JunitReporter:
@@ -28,7 +28,8 @@ class JunitReporter:
             case = ET.SubElement(suite, "testcase", classname=f.rule_id, name=where, file=loc.path, line=str(loc.line))
             failure = ET.SubElement(case, "failure", type=f.severity.label, message=f"{f.description} at {where}")
             commit = f"\ncommit {loc.commit.id} by {loc.commit.author} on {loc.commit.date}" if loc.commit else ""
-            failure.text = f"{masker.snippet(f)}{commit}\nfingerprint {f.fingerprint}\n{f.hint}"
+            context = f"\naccount: {account(f, masker)}" if f.context else ""
+            failure.text = f"{masker.snippet(f)}{context}{commit}\nfingerprint {f.fingerprint}\n{f.hint}"
         if not result.findings:
             ET.SubElement(suite, "testcase", classname="sentra", name="no secrets found")
         for s in incomplete:

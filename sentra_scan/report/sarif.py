@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from sentra_scan.model import Finding, ScanResult, Severity
-from sentra_scan.report import Masker
+from sentra_scan.report import Masker, account
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 _LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note"}
@@ -49,6 +49,19 @@ def _result(f: Finding, rule_index: int, masker: Masker) -> dict[str, Any]:
         ],
         "partialFingerprints": {"sentraFingerprint/v1": f.fingerprint},
     }
+    if f.context:  # the account and host of the credential's record
+        result["message"]["text"] += f" Account: {account(f, masker)}."
+        result["relatedLocations"] = [
+            {
+                "id": n,
+                "physicalLocation": {
+                    "artifactLocation": {"uri": quote(loc.path), "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": c.line},
+                },
+                "message": {"text": f"{c.role} ({c.name}): {masker.text(c.value)}"},
+            }
+            for n, c in enumerate(f.context)
+        ]
     if loc.commit is not None:
         c = loc.commit
         result["properties"] = {"commit": c.id, "author": c.author, "email": c.email, "date": c.date}

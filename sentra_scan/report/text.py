@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from sentra_scan.model import Finding, Location, ScanResult, Severity
-from sentra_scan.report import Masker
+from sentra_scan.report import Masker, account
 
 _CONTEXTS = {
     "pre-commit": ("in the staged changes", " — commit blocked"),
@@ -39,6 +39,8 @@ class TextReporter:
             c = loc.commit
             out.write(f"    commit {c.id[:12]} by {c.author} on {c.date}\n")
         out.write(f"    {masker.snippet(f)}\n")
+        if f.context:
+            out.write(f"    account: {account(f, masker)}\n")
         if f.occurrences:
             shown = ", ".join(_where(o) for o in f.occurrences[:5])
             more = f" and {len(f.occurrences) - 5} more" if len(f.occurrences) > 5 else ""
