@@ -4,6 +4,7 @@ the `secret` group, entropy floor and structural validator."""
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import replace
 
 from sentra_scan.model import Candidate, Fragment, Location, Secret, Skipped, SkipReason
 from sentra_scan.pathglob import PathMatcher
@@ -11,6 +12,7 @@ from sentra_scan.ruleset import RuleSet
 from sentra_scan.ruleset.prefilter import RuleSelector
 from sentra_scan.validators import VALIDATORS, shannon_entropy
 
+MAX_CHANGES = 200_000  # remembered blob changes (bounded: a history is never held whole)
 SELECTOR_AFTER = 1 << 18  # characters scanned before the keyword selector switches to Hyperscan
 
 
@@ -24,6 +26,10 @@ class Detector:
         self._line_scoped: dict[int, bool] = {}
         self._selector: RuleSelector | None = None
         self._volume = 0
+        # Results by blob change: a change that comes again in another commit (cherry-picks,
+        # rebased or merged copies of a branch) is not scanned again, only attributed.
+        self._changes: dict[tuple[str, str, int, int], tuple[list[Candidate], list[Skipped]]] = {}
+        self.changes_reused = 0
         self.rules_run: set[int] = set()
 
     def path_ok(self, i: int, path: str) -> bool:
@@ -50,6 +56,20 @@ class Detector:
         return not exclude.matches(path)
 
     def detect(self, fragment: Fragment, depth: int = 0) -> tuple[list[Candidate], list[Skipped]]:
+        key = _change_key(fragment) if depth == 0 else None
+        if key is not None:
+            seen = self._changes.get(key)
+            if seen is not None:
+                self.changes_reused += 1
+                return _for_commit(seen, fragment)
+        found, skipped = self._detect(fragment, depth)
+        if key is not None:
+            if len(self._changes) >= MAX_CHANGES:
+                self._changes.clear()
+            self._changes[key] = (list(found), list(skipped))
+        return found, skipped
+
+    def _detect(self, fragment: Fragment, depth: int) -> tuple[list[Candidate], list[Skipped]]:
         found, skipped = self._detect_plain(fragment)
         if depth < self.decode_depth:
             self._detect_decoded(fragment, depth, found, skipped)
@@ -163,3 +183,22 @@ def _keyword_lines(keywords: tuple[str, ...], lowered: str, starts: list[int]) -
             found.add(idx)
             pos = lowered.find(kw, starts[idx + 1] if idx + 1 < len(starts) else end)
     return sorted(found)
+
+
+def _change_key(fragment: Fragment) -> tuple[str, str, int, int] | None:
+    """What makes two history fragments the same text: the blob change they come from (a
+    full 'old..new' id pair), the path, and the hunk's place in the new blob."""
+    if not fragment.blob_id or ".." not in fragment.blob_id or not fragment.line_numbers:
+        return None
+    return (fragment.blob_id, fragment.path, fragment.line_numbers[0], len(fragment.lines))
+
+
+def _for_commit(
+    seen: tuple[list[Candidate], list[Skipped]], fragment: Fragment
+) -> tuple[list[Candidate], list[Skipped]]:
+    """Results of the same change found in another commit, attributed to this one."""
+    found, skipped = seen
+    commit = fragment.commit
+    cands = [replace(c, location=replace(c.location, commit=commit)) for c in found]
+    skips = [replace(s, commit=commit.id if commit else None) for s in skipped]
+    return cands, skips

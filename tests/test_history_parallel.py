@@ -186,3 +186,30 @@ def test_added_block_parsing_matches_line_by_line(body: bytes) -> None:
             numbers.append(number)
             number += 1
     assert fast == (lines, numbers)
+
+
+def test_a_blob_change_seen_again_is_attributed_not_rescanned(repo: Repo) -> None:
+    """A cherry-picked change is the same blob change in two commits: detection runs once,
+    both commits are reported (oldest first after deduplication)."""
+    secret = canary_github_token("cherry")
+    repo.stage("README.md", "# cherry\n")
+    repo.commit_at(day(1), "init")
+    repo.branch("fix")
+    repo.stage("app.py", f"A = 1\nTOKEN = '{secret}'\n")
+    picked = repo.commit_at(day(2), "fix")
+    repo.switch("main")
+    repo.stage("other.py", "B = 2\n")
+    repo.commit_at(day(3), "main work")
+    repo.git("cherry-pick", picked, env={"GIT_AUTHOR_DATE": day(4), "GIT_COMMITTER_DATE": day(4)})
+    copy = repo.head()
+    scanner = make_scanner()
+    scan = history.scan_target(scanner, Target("all", revs=("--all",)), repo.path, jobs=1)
+    commits = {f.location.commit.id for f in scan.result.findings if f.location.commit}
+    assert commits == {picked, copy}
+    assert scanner.detector.changes_reused == 1
+    merged = history.deduplicate(scan.result)
+    assert len(merged.findings) == 1
+    first = merged.findings[0]
+    assert first.location.commit is not None
+    assert first.location.commit.id == picked
+    assert [o.commit.id for o in first.occurrences if o.commit] == [copy]

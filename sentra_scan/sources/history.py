@@ -308,7 +308,10 @@ class HistorySource:
             self.stats.hunks_parsed += 1
             lines, numbers = _hunk_fragment(seg, hunk_start, end, header, owner)
             if lines:
-                yield Fragment(header.path, tuple(lines), tuple(numbers), owner)
+                # The blob change (old..new) names the hunk's content: the same change in
+                # another commit (a cherry-pick, a rebased copy) is the same fragment.
+                change = header.blob_change.decode("ascii", "replace") if header.blob_change else None
+                yield Fragment(header.path, tuple(lines), tuple(numbers), owner, change)
         return last
 
     def _hit_hunks(self, seg: bytes, hunks: list[int], files: list[int]) -> dict[int, None]:
