@@ -129,7 +129,7 @@ class Detector:
         """Indices of the rules with a keyword in `text`. Hyperscan's database takes ~70 ms
         to build: worth it for a history, not for a commit hook's few fragments."""
         self._volume += len(text)
-        if self._volume < SELECTOR_AFTER:
+        if self._selector is None and self._volume < SELECTOR_AFTER:
             return self.ruleset.select(text.lower())
         if self._selector is None:
             from sentra_scan.ruleset.prefilter import RuleSelector
@@ -137,6 +137,17 @@ class Detector:
             self._selector = RuleSelector(r.keywords for r in self.ruleset.rules)
         selected = self._selector.select(text)
         return self.ruleset.select(text.lower()) if selected is None else selected
+
+    def prepare(self) -> None:
+        """Build now what a long scan builds on the way (the Hyperscan selector, which rules
+        run by line): before forking workers, so that they share it instead of each
+        building its own."""
+        from sentra_scan.ruleset.prefilter import RuleSelector
+
+        if self._selector is None:
+            self._selector = RuleSelector(r.keywords for r in self.ruleset.rules)
+        for i in range(len(self.ruleset.rules)):
+            self.line_scoped(i)
 
     def line_scoped(self, i: int) -> bool:
         """Run on the lines holding one of its keywords only: a generic rule (its keyword

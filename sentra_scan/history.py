@@ -81,7 +81,7 @@ def scan_target(
 PARALLEL_MIN_COMMITS = 1500
 # Batches per worker: small enough to even out commits of very different sizes (an initial
 # import next to one-line fixes), large enough that starting `git log` is noise.
-BATCHES_PER_JOB = 8
+BATCHES_PER_JOB = 4
 MAX_BATCH = 2000
 
 _pool_scanner: Scanner | None = None
@@ -128,6 +128,9 @@ def _scan_parallel(
     batches = [commits[i : i + size] for i in range(0, len(commits), size)]
     global _pool_scanner
     _pool_scanner = scanner
+    # Built once here, shared by every worker through the fork.
+    scanner.ruleset.keyword_ends(b"")
+    scanner.detector.prepare()
     t0 = time.perf_counter()
     results: list[ScanResult] = []
     rules_run: set[int] = set()
