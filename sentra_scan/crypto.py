@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import struct
+from typing import Any
 
 from sentra_scan.errors import KeyStateError
 
@@ -39,21 +40,34 @@ def new_key() -> bytes:
 
 def key_id(key: bytes) -> bytes:
     """A public identifier of a key (not a secret: a truncated keyed hash)."""
-    return hmac.new(key, b"sentra key id v1", hashlib.sha256).digest()[:KEY_ID_LEN]
+    return hmac.digest(key, b"sentra key id v1", "sha256")[:KEY_ID_LEN]
 
 
 def _aad(header: bytes, purpose: str, name: str) -> bytes:
     return header + b"\0" + purpose.encode() + b"\0" + name.encode()
 
 
-def seal(key: bytes, plaintext: bytes, *, purpose: str, name: str) -> bytes:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+_CIPHERS: dict[bytes, tuple[bytes, Any]] = {}  # key -> (key id, AESGCM): a ledger seals thousands of rows
 
+
+def _cipher(key: bytes) -> tuple[bytes, Any]:
+    cached = _CIPHERS.get(key)
+    if cached is None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        if len(_CIPHERS) >= 8:
+            _CIPHERS.clear()
+        cached = _CIPHERS[key] = (key_id(key), AESGCM(key))
+    return cached
+
+
+def seal(key: bytes, plaintext: bytes, *, purpose: str, name: str) -> bytes:
     if len(key) != KEY_LEN:
         raise ValueError("AES-256 needs a 32-byte key")
+    kid, aead = _cipher(key)
     nonce = os.urandom(NONCE_LEN)
-    header = MAGIC + bytes([VERSION]) + key_id(key) + nonce
-    return header + AESGCM(key).encrypt(nonce, plaintext, _aad(header, purpose, name))
+    header = MAGIC + bytes([VERSION]) + kid + nonce
+    return header + bytes(aead.encrypt(nonce, plaintext, _aad(header, purpose, name)))
 
 
 def sealed_key_id(blob: bytes) -> bytes:
@@ -66,15 +80,15 @@ def sealed_key_id(blob: bytes) -> bytes:
 
 def open_sealed(key: bytes, blob: bytes, *, purpose: str, name: str) -> bytes:
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     kid = sealed_key_id(blob)
-    if not hmac.compare_digest(kid, key_id(key)):
+    own_id, aead = _cipher(key)
+    if not hmac.compare_digest(kid, own_id):
         raise DecryptError(f"{purpose} '{name}' was encrypted with another key", hint=_HINT)
     header = blob[:HEADER_LEN]
     nonce = header[-NONCE_LEN:]
     try:
-        return AESGCM(key).decrypt(nonce, blob[HEADER_LEN:], _aad(header, purpose, name))
+        return bytes(aead.decrypt(nonce, blob[HEADER_LEN:], _aad(header, purpose, name)))
     except InvalidTag:
         raise DecryptError(f"{purpose} '{name}' failed authentication: tampered, truncated or moved") from None
 
@@ -90,8 +104,8 @@ def derive_password_key(password: str, salt: bytes, iterations: int) -> bytes:
 
 def subkey(key: bytes, label: str) -> bytes:
     """A key for another use (e.g. keyed lookups), derived with HMAC-SHA256 (HKDF-expand, one block)."""
-    return hmac.new(key, label.encode() + struct.pack(">B", 1), hashlib.sha256).digest()
+    return hmac.digest(key, label.encode() + struct.pack(">B", 1), "sha256")
 
 
 def keyed_hash(key: bytes, value: str) -> str:
-    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, value.encode("utf-8"), "sha256").hex()

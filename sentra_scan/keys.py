@@ -245,7 +245,11 @@ class DataKeys:
         return self.keys[self.active_id]
 
     def lookup_key(self) -> bytes:
-        return crypto.subkey(self.active, "sentra lookup v1")
+        active = self.active
+        cached = getattr(self, "_lookup_key", None)
+        if cached is None or cached[0] != active:  # derived once per active key
+            cached = self._lookup_key = (active, crypto.subkey(active, "sentra lookup v1"))
+        return cached[1]
 
     def seal(self, data: bytes, *, purpose: str, name: str) -> bytes:
         return crypto.seal(self.active, data, purpose=purpose, name=name)
