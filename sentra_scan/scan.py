@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterable
 
 from sentra_scan.config import Config
-from sentra_scan.context import with_context
 from sentra_scan.detect import Detector
 from sentra_scan.filters import FilterChain
 from sentra_scan.model import Candidate, Finding, Fragment, ScanResult, ScanStats, Skipped
@@ -56,6 +55,8 @@ class Scanner:
             n_bytes += sum(len(line) + 1 for line in item.lines)
             cands, skips = self.detector.detect(item)
             skipped.extend(skips)
+            if cands:
+                from sentra_scan.context import with_context  # only once there is a finding
             for cand in _dedupe(cands, self.ruleset) if len(cands) > 1 else cands:
                 finding = with_context(self.filters.to_finding(cand), item)
                 (suppressed if finding.suppressed_by else findings).append(finding)
