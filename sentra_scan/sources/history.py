@@ -51,6 +51,16 @@ LOG_ARGS = (
     "--ignore-submodules=none",
     f"--format={LOG_FORMAT}",
 )
+# git's pack windows and delta-base cache, bounded: on a 100k-commit history `git log -p`
+# otherwise maps and caches ~450 MB; measured no slower on batches of a few thousand commits.
+MEMORY_CONFIG = (
+    "-c",
+    "core.packedGitWindowSize=16m",
+    "-c",
+    "core.packedGitLimit=64m",
+    "-c",
+    "core.deltaBaseCacheLimit=48m",
+)
 CHUNK = 8 * 1024 * 1024
 BUDGET_CHUNK = 256 * 1024  # with a time budget, check the clock often
 PREFETCH_CHUNK = 1024 * 1024
@@ -192,7 +202,7 @@ class HistorySource:
         self._paths_seen: dict[bytes, bool] = {}
 
     def _command(self) -> tuple[list[str], bytes | None]:
-        args = ["git", *FIXED_CONFIG, *LOG_ARGS]
+        args = ["git", *FIXED_CONFIG, *MEMORY_CONFIG, *LOG_ARGS]
         if self.first_parent:
             args.append("--first-parent")
         if self.commits is not None:
