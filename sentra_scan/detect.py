@@ -3,6 +3,7 @@ the `secret` group, entropy floor and structural validator."""
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_right
 from dataclasses import replace
 
@@ -12,7 +13,8 @@ from sentra_scan.ruleset import RuleSet
 from sentra_scan.ruleset.prefilter import RuleSelector
 from sentra_scan.validators import VALIDATORS, shannon_entropy
 
-MAX_CHANGES = 200_000  # remembered blob changes (bounded: a history is never held whole)
+MAX_CHANGES = 100_000  # remembered blob changes (bounded: a history is never held whole)
+_CLEAN: tuple[list[Candidate], list[Skipped]] = ([], [])  # shared by every change that found nothing
 SELECTOR_AFTER = 1 << 18  # characters scanned before the keyword selector switches to Hyperscan
 
 
@@ -28,7 +30,7 @@ class Detector:
         self._volume = 0
         # Results by blob change: a change that comes again in another commit (cherry-picks,
         # rebased or merged copies of a branch) is not scanned again, only attributed.
-        self._changes: dict[tuple[str, str, int, int], tuple[list[Candidate], list[Skipped]]] = {}
+        self._changes: dict[bytes, tuple[list[Candidate], list[Skipped]]] = {}
         self.changes_reused = 0
         self.rules_run: set[int] = set()
 
@@ -66,7 +68,7 @@ class Detector:
         if key is not None:
             if len(self._changes) >= MAX_CHANGES:
                 self._changes.clear()
-            self._changes[key] = (list(found), list(skipped))
+            self._changes[key] = (list(found), list(skipped)) if found or skipped else _CLEAN
         return found, skipped
 
     def _detect(self, fragment: Fragment, depth: int) -> tuple[list[Candidate], list[Skipped]]:
@@ -196,12 +198,14 @@ def _keyword_lines(keywords: tuple[str, ...], lowered: str, starts: list[int]) -
     return sorted(found)
 
 
-def _change_key(fragment: Fragment) -> tuple[str, str, int, int] | None:
+def _change_key(fragment: Fragment) -> bytes | None:
     """What makes two history fragments the same text: the blob change they come from (a
-    full 'old..new' id pair), the path, and the hunk's place in the new blob."""
+    full 'old..new' id pair), the path, and the hunk's place in the new blob; as a 16-byte
+    digest (a remembered change costs ~100 bytes, not the strings)."""
     if not fragment.blob_id or ".." not in fragment.blob_id or not fragment.line_numbers:
         return None
-    return (fragment.blob_id, fragment.path, fragment.line_numbers[0], len(fragment.lines))
+    text = f"{fragment.blob_id}\0{fragment.path}\0{fragment.line_numbers[0]}\0{len(fragment.lines)}"
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _for_commit(

@@ -401,7 +401,7 @@ class _Prefetch:
     it git stops as soon as the pipe is full, and the two cores take turns instead of
     working at once. At most `depth` chunks wait in memory."""
 
-    def __init__(self, stream: IO[bytes], depth: int = 32) -> None:
+    def __init__(self, stream: IO[bytes], depth: int = 8) -> None:
         self._stream = stream
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
         self._stopped = threading.Event()
