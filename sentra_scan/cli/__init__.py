@@ -14,7 +14,10 @@ def main(argv: list[str] | None = None) -> int:
     if args[:2] == ["hook", "pre-commit"]:
         from sentra_scan.cli.hook import pre_commit_main
 
-        return pre_commit_main(args[2:])
+        code = pre_commit_main(args[2:])
+        if argv is None:  # the real process, not a caller in Python: skip the teardown
+            _exit_now(code)
+        return code
     if args[:2] == ["hook", "pre-push"] or args[:2] == ["hook", "pre-receive"]:
         from sentra_scan.cli.pushhooks import pre_push_main, pre_receive_main
 
@@ -22,3 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     from sentra_scan.cli.app import run
 
     return run(args)
+
+
+def _exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown (freeing every module and object
+    costs a commit hook ~15 ms): output is flushed first; files and the ledger are closed
+    by then (the hook closes what it opens)."""
+    import contextlib
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
