@@ -136,21 +136,19 @@ def _pss_kb(pid: int) -> int:
     """Proportional set size: a page shared by N processes (a forked worker's copy-on-write
     pages, a pack file mapped by two git processes) counts 1/N in each, so the sum over a
     process tree is the memory the tree really holds; summed RSS counts such pages N times."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for row in fh:
-                if row.startswith("Pss:"):
-                    return int(row.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    return _proc_kb(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def _hwm_kb(pid: int) -> int:
+    return _proc_kb(f"/proc/{pid}/status", "VmHWM:")
+
+
+def _proc_kb(path: str, field: str) -> int:
+    """A `field: N kB` row of a /proc file (0 when the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as fh:
+        with open(path) as fh:
             for row in fh:
-                if row.startswith("VmHWM:"):
+                if row.startswith(field):
                     return int(row.split()[1])
     except (OSError, ValueError, IndexError):
         pass
