@@ -56,6 +56,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synth_history
+from common import compile_bytecode
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -625,6 +626,7 @@ def sentra_at(rev: str | None) -> tuple[list[str], dict[str, str], str, Path | N
     `python -m sentra_scan`, so that edits in the working tree do not change a long run.
     Returns (argv prefix, environment additions, version label, rules dir or None)."""
     if not rev:
+        compile_bytecode(ROOT)
         sentra = str(VENV_BIN / "sentra")
         return [sentra], {}, version_of([sentra, "--version"]), None
     sha = git_out(ROOT, "rev-parse", "--verify", f"{rev}^{{commit}}").strip()
@@ -638,6 +640,7 @@ def sentra_at(rev: str | None) -> tuple[list[str], dict[str, str], str, Path | N
         )
         subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
         tmp.rename(dest)
+    compile_bytecode(dest)
     argv = [str(VENV_BIN / "python"), "-m", "sentra_scan"]
     env = {"PYTHONPATH": str(dest)}
     return argv, env, f"sentra at {sha[:12]}", dest / "rules"

@@ -41,6 +41,7 @@ from common import (
     StagedChange,
     clean_env,
     clone_repo,
+    compile_bytecode,
     generate_repo,
     git,
     git_env,
@@ -667,6 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.rev:
             revision = export_revision(args.rev, work / "sentra-src")
             senv["PYTHONPATH"] = str(work / "sentra-src")
+        compile_bytecode(work / "sentra-src" if args.rev else ROOT)
         staged = [
             f for f in git(repo, "diff", "--cached", "--name-only", "--diff-filter=ACM", env=env).splitlines() if f
         ]
