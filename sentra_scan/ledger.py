@@ -148,15 +148,22 @@ class Ledger:
                     (fid, scan_id, self._seal(_finding_record(f), "finding", f"{scan_id}/{fid}")),
                 )
             incomplete = {s.commit for s in result.skipped if s.incomplete and s.commit}
+            # An audit records tens of thousands of commits: the row payload is formatted
+            # directly (the same JSON object `_seal` would write) and inserted in bulk.
+            version_json = json.dumps(scanner_version)
+            seal = self.keys.seal
+            name_prefix = f"{self.keys.store_id}/"
+            gone: list[tuple[str]] = []
+            rows: list[tuple[str, bytes]] = []
             for commit in scanned_commits:
                 lookup = self._lookup(commit, scanner_version)
                 if commit in dirty or commit in incomplete:
-                    db.execute("DELETE FROM commits WHERE lookup = ?", (lookup,))
+                    gone.append((lookup,))
                     continue
-                record = {"commit": commit, "rules_version": scanner_version, "scan": scan_id}
-                db.execute(
-                    "INSERT OR REPLACE INTO commits VALUES (?, ?)", (lookup, self._seal(record, "commit", lookup))
-                )
+                payload = f'{{"commit": {json.dumps(commit)}, "rules_version": {version_json}, "scan": "{scan_id}"}}'
+                rows.append((lookup, seal(payload.encode(), purpose="ledger-commit", name=name_prefix + lookup)))
+            db.executemany("DELETE FROM commits WHERE lookup = ?", gone)
+            db.executemany("INSERT OR REPLACE INTO commits VALUES (?, ?)", rows)
         return scan_id
 
     def _check_key_is_current(self, db: sqlite3.Connection) -> None:
