@@ -13,13 +13,21 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from urllib.parse import unquote
 
 MAX_DEPTH = 2
 MIN_B64 = 16
 MAX_TOKEN = 64 * 1024
-_B64 = re.compile(rf"(?<![A-Za-z0-9+/_=-])([A-Za-z0-9+/_-]{{{MIN_B64},}}={{0,2}})(?![A-Za-z0-9+/_=-])")
+# A base64 token of text: in base64, the first character of each 4-character group holds the
+# top six bits of a byte, and for a byte below 0x80 (ASCII text) that is one of the first 32
+# letters of the alphabet (A-Z, a-f). Tokens that fail this (paths, camelCase names, hashes,
+# binary data) are not worth decoding, and the regex leaves them out without a Python call.
+_TEXT_TOKEN = rf"(?:[A-Za-f][A-Za-z0-9+/_-]{{3}}){{{MIN_B64 // 4},}}[A-Za-z0-9+/_-]{{0,3}}={{0,2}}"
+_B64 = re.compile(rf"(?<![A-Za-z0-9+/_=-])({_TEXT_TOKEN})(?![A-Za-z0-9+/_=-])")
+_TEXT_TOKEN_RE = re.compile(_TEXT_TOKEN)
 _PCT = re.compile(r"[^\s'\"<>]*%[0-9A-Fa-f]{2}[^\s'\"<>]*")
+_PCT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")  # finds the lines worth _PCT (which is slow on a whole text)
 
 
 @dataclass(frozen=True)
@@ -57,28 +65,20 @@ def _b64decode(token: str) -> str | None:
 def decoded_tokens(lines: tuple[str, ...]) -> Iterator[Decoded]:
     """Every encoded token in `lines` that decodes to printable text, line by line."""
     text = "\n".join(lines)
-    b64 = [m for m in _B64.finditer(text) if not _skip(m.group(1))] if len(text) >= MIN_B64 else []
-    pct = "%" in text
+    b64 = [m for m in _B64.finditer(text) if not _wordlike(m.group(1))] if len(text) >= MIN_B64 else []
+    pct = list(_PCT_ESCAPE.finditer(text)) if "%" in text else []
     if not b64 and not pct:
         return
-    # One pass over the whole text finds the candidates (a token never spans a line: the
-    # alphabet has no line feed); only lines with a candidate are looked at again.
-    starts = [0]
-    for line in lines[:-1]:
-        starts.append(starts[-1] + len(line) + 1)
-    by_line: dict[int, None] = {}
-    for m in b64:
-        by_line[bisect_right(starts, m.start(1)) - 1] = None
-    if pct:
-        for i, line in enumerate(lines):
-            if "%" in line:
-                by_line[i] = None
-    for i in sorted(by_line):
+    # One pass over the whole text finds the candidates (neither kind of token spans a
+    # line); only lines with a candidate are looked at again.
+    starts = list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+    by_line = sorted({bisect_right(starts, m.start()) - 1 for m in (*b64, *pct)})
+    for i in by_line:
         line = lines[i]
         if len(line) >= MIN_B64:
             for m in _B64.finditer(line):
                 token = m.group(1)
-                if _skip(token):
+                if _wordlike(token):
                     continue
                 decoded = _b64decode(token)
                 if decoded is not None and len(decoded) >= 8:
@@ -90,20 +90,10 @@ def decoded_tokens(lines: tuple[str, ...]) -> Iterator[Decoded]:
                     yield Decoded(i, m.start(), m.end(), decoded, "percent")
 
 
-# In base64, the first character of each 4-character group holds the top six bits of a byte:
-# for a byte below 0x80 (ASCII text) that is one of the first 32 letters of the alphabet.
-_TEXT_LEADS = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef")
-
-
 def _skip(token: str) -> bool:
-    """Not worth decoding: a word or identifier, or a token whose decoding is not mostly
-    ASCII text (more than one byte in 32 at a group's start above 0x7f: binary data, a
-    hash, a path, a camelCase name). Decoding only to drop it costs most of the time a
-    history spends on encodings."""
-    if _wordlike(token):
-        return True
-    leads = token[0::4]
-    return len(leads.translate(_TEXT_LEADS)) > len(leads) // 32
+    """Not worth decoding: a word or identifier, or a token whose decoding cannot be ASCII
+    text (what `_B64` already leaves out)."""
+    return _wordlike(token) or _TEXT_TOKEN_RE.fullmatch(token) is None
 
 
 def _wordlike(token: str) -> bool:
