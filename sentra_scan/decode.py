@@ -13,8 +13,9 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import accumulate
 from urllib.parse import unquote
+
+from sentra_scan.model import line_starts
 
 MAX_DEPTH = 2
 MIN_B64 = 16
@@ -70,19 +71,20 @@ def decoded_tokens(lines: tuple[str, ...]) -> Iterator[Decoded]:
     if not b64 and not pct:
         return
     # One pass over the whole text finds the candidates (neither kind of token spans a
-    # line); only lines with a candidate are looked at again.
-    starts = list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
-    by_line = sorted({bisect_right(starts, m.start()) - 1 for m in (*b64, *pct)})
-    for i in by_line:
+    # line, and a line's edges look to the regex like the text's); percent-encoded values
+    # are then read on the lines that hold an escape.
+    starts = line_starts(lines)
+    tokens: dict[int, list[re.Match[str]]] = {}
+    for m in b64:
+        tokens.setdefault(bisect_right(starts, m.start(1)) - 1, []).append(m)
+    for m in pct:
+        tokens.setdefault(bisect_right(starts, m.start()) - 1, [])
+    for i in sorted(tokens):
+        for m in tokens[i]:
+            decoded = _b64decode(m.group(1))
+            if decoded is not None and len(decoded) >= 8:
+                yield Decoded(i, m.start(1) - starts[i], m.end(1) - starts[i], decoded, "base64")
         line = lines[i]
-        if len(line) >= MIN_B64:
-            for m in _B64.finditer(line):
-                token = m.group(1)
-                if _wordlike(token):
-                    continue
-                decoded = _b64decode(token)
-                if decoded is not None and len(decoded) >= 8:
-                    yield Decoded(i, m.start(1), m.end(1), decoded, "base64")
         if "%" in line:
             for m in _PCT.finditer(line):
                 decoded = unquote(m.group(0))

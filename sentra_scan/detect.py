@@ -7,7 +7,7 @@ import hashlib
 from bisect import bisect_right
 from dataclasses import replace
 
-from sentra_scan.model import Candidate, Fragment, Location, Secret, Skipped, SkipReason
+from sentra_scan.model import Candidate, Fragment, Location, Secret, Skipped, SkipReason, line_starts
 from sentra_scan.pathglob import PathMatcher
 from sentra_scan.ruleset import RuleSet
 from sentra_scan.ruleset.prefilter import RuleSelector
@@ -95,16 +95,16 @@ class Detector:
 
     def _detect_plain(self, fragment: Fragment) -> tuple[list[Candidate], list[Skipped]]:
         text = fragment.text
-        selected = self._select(text)
+        selected, lowered = self._select(text)
         if not selected:
             return [], []
-        lowered = text.lower() if len(fragment.lines) > 1 else text
-        starts = [0]
-        for line in fragment.lines[:-1]:
-            starts.append(starts[-1] + len(line) + 1)
+        starts = line_starts(fragment.lines)
+        by_line = len(fragment.lines) > 1
+        if by_line and lowered is None:
+            lowered = text.lower()
         # Offsets in the lower-cased text are offsets in the text (almost always: a few
         # characters lower-case to two).
-        by_line = len(fragment.lines) > 1 and len(lowered) == len(text)
+        by_line = by_line and lowered is not None and len(lowered) == len(text)
         found: list[Candidate] = []
         skipped: list[Skipped] = []
         for i in selected:
@@ -112,7 +112,7 @@ class Detector:
                 continue
             self.rules_run.add(i)
             try:
-                if by_line and self.line_scoped(i):
+                if by_line and lowered is not None and self.line_scoped(i):
                     for idx in _keyword_lines(self.ruleset.rules[i].keywords, lowered, starts):
                         self._run_rule(i, fragment, fragment.lines[idx], [0], found, idx)
                 else:
@@ -127,27 +127,28 @@ class Detector:
                 )
         return found, skipped
 
-    def _select(self, text: str) -> list[int]:
-        """Indices of the rules with a keyword in `text`. Hyperscan's database takes ~70 ms
-        to build: worth it for a history, not for a commit hook's few fragments."""
+    def _select(self, text: str) -> tuple[list[int], str | None]:
+        """Indices of the rules with a keyword in `text`, and the lower-cased text when it
+        was needed for that. Hyperscan's database takes ~70 ms to build: worth it for a
+        history, not for a commit hook's few fragments."""
         self._volume += len(text)
-        if self._selector is None and self._volume < SELECTOR_AFTER:
-            return self.ruleset.select(text.lower())
-        if self._selector is None:
-            from sentra_scan.ruleset.prefilter import RuleSelector
+        if self._selector is not None or self._volume >= SELECTOR_AFTER:
+            selected = self._hyperscan_selector().select(text)
+            if selected is not None:
+                return selected, None
+        lowered = text.lower()
+        return self.ruleset.select(lowered), lowered
 
+    def _hyperscan_selector(self) -> RuleSelector:
+        if self._selector is None:
             self._selector = RuleSelector(r.keywords for r in self.ruleset.rules)
-        selected = self._selector.select(text)
-        return self.ruleset.select(text.lower()) if selected is None else selected
+        return self._selector
 
     def prepare(self) -> None:
         """Build now what a long scan builds on the way (the Hyperscan selector, which rules
         run by line): before forking workers, so that they share it instead of each
         building its own."""
-        from sentra_scan.ruleset.prefilter import RuleSelector
-
-        if self._selector is None:
-            self._selector = RuleSelector(r.keywords for r in self.ruleset.rules)
+        self._hyperscan_selector()
         for i in range(len(self.ruleset.rules)):
             self.line_scoped(i)
 

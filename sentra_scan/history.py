@@ -45,16 +45,15 @@ def scan_target(
                 parallel = dataclasses.replace(parallel, result=_merge([parallel.result, messages]))
             return parallel
     deadline = time.monotonic() + budget_s if budget_s is not None else None
-    source = HistorySource(
-        scanner.ruleset.keyword_ends,
-        repo=repo,
+    source = _source(
+        scanner,
+        scanner.ruleset.path_trigger().matches,
+        repo,
         revs=target.revs,
         commits=target.commits,
-        max_file_size=scanner.config.max_file_size,
+        first_parent=first_parent,
         progress=progress,
         deadline=deadline,
-        first_parent=first_parent,
-        path_trigger=_cached(scanner.ruleset.path_trigger().matches),
     )
 
     def items() -> Iterator[Fragment | Skipped]:
@@ -84,7 +83,8 @@ PARALLEL_MIN_COMMITS = 1500
 BATCHES_PER_JOB = 4
 MAX_BATCH = 2000
 
-_pool_scanner: Scanner | None = None
+# What the workers inherit through the fork: the scanner and the path trigger.
+_pool: tuple[Scanner, Callable[[str], bool]] | None = None
 
 
 def default_jobs() -> int:
@@ -126,9 +126,9 @@ def _scan_parallel(
         return None
     size = max(1, min(MAX_BATCH, -(-len(commits) // (n * BATCHES_PER_JOB))))
     batches = [commits[i : i + size] for i in range(0, len(commits), size)]
-    global _pool_scanner
-    _pool_scanner = scanner
+    global _pool
     # Built once here, shared by every worker through the fork.
+    _pool = (scanner, scanner.ruleset.path_trigger().matches)
     scanner.ruleset.keyword_ends(b"")
     scanner.detector.prepare()
     t0 = time.perf_counter()
@@ -154,7 +154,7 @@ def _scan_parallel(
     finally:
         pool.terminate()
         pool.join()
-        _pool_scanner = None
+        _pool = None
     merged = _merge(results)
     elapsed = time.perf_counter() - t0
     merged = dataclasses.replace(
@@ -165,16 +165,9 @@ def _scan_parallel(
 
 def _scan_batch(job: tuple[Path | None, list[str], bool]) -> tuple[ScanResult, HistoryStats, frozenset[int]]:
     repo, commits, first_parent = job
-    scanner = _pool_scanner
-    assert scanner is not None, "worker started without a scanner"
-    source = HistorySource(
-        scanner.ruleset.keyword_ends,
-        repo=repo,
-        commits=commits,
-        max_file_size=scanner.config.max_file_size,
-        first_parent=first_parent,
-        path_trigger=_cached(scanner.ruleset.path_trigger().matches),
-    )
+    assert _pool is not None, "worker started without a scanner"
+    scanner, path_trigger = _pool
+    source = _source(scanner, path_trigger, repo, commits=commits, first_parent=first_parent)
     result = scanner.scan(source.items())
     return result, source.stats, frozenset(scanner.detector.rules_run)
 
@@ -195,17 +188,28 @@ def _merge(results: Sequence[ScanResult]) -> ScanResult:
     )
 
 
-def _cached(match: Callable[[str], bool]) -> Callable[[str], bool]:
-    """A history names the same few thousand paths over and over: match each once."""
-    seen: dict[str, bool] = {}
-
-    def cached(path: str) -> bool:
-        hit = seen.get(path)
-        if hit is None:
-            hit = seen[path] = match(path)
-        return hit
-
-    return cached
+def _source(
+    scanner: Scanner,
+    path_trigger: Callable[[str], bool],
+    repo: Path | None,
+    *,
+    revs: Sequence[str] = (),
+    commits: Sequence[str] | None = None,
+    first_parent: bool,
+    progress: Callable[[int], None] | None = None,
+    deadline: float | None = None,
+) -> HistorySource:
+    return HistorySource(
+        scanner.ruleset.keyword_ends,
+        repo=repo,
+        revs=revs,
+        commits=commits,
+        max_file_size=scanner.config.max_file_size,
+        progress=progress,
+        deadline=deadline,
+        first_parent=first_parent,
+        path_trigger=path_trigger,
+    )
 
 
 def _when(commit: CommitInfo | None) -> float:

@@ -6,7 +6,9 @@ source --Fragment--> detector --Candidate--> filters --Finding--> sinks
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 
 class Secret:
@@ -84,6 +86,11 @@ class Fragment:
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+
+def line_starts(lines: Sequence[str]) -> list[int]:
+    """Offset of each line in `"\\n".join(lines)`."""
+    return list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ def test_added_block_parsing_matches_line_by_line(body: bytes) -> None:
     seg = b"\ndiff --git a/f b/f\n" + body
     start = seg.index(b"@@")
     header = source._FileHeader("f", b"", 1, False)
-    fast = source._hunk_fragment(seg, start, len(seg), header, None)
+    fast = source._hunk_fragment(seg, start, len(seg), header)
     lines: list[str] = []
     numbers: list[int] = []
     number = int(body.split(b"+")[1].split(b" ")[0].split(b",")[0])

@@ -126,9 +126,7 @@ def _parse_file_header(text: bytes) -> _FileHeader:
     return _FileHeader(path, blob_change, columns, skip)
 
 
-def _hunk_fragment(
-    seg: bytes, start: int, end: int, header: _FileHeader, commit: CommitInfo | None
-) -> tuple[list[str], list[int]]:
+def _hunk_fragment(seg: bytes, start: int, end: int, header: _FileHeader) -> tuple[list[str], list[int]]:
     """Added lines of the hunk at seg[start:end] (start at '@@'), with new-file numbers."""
     eol = seg.find(b"\n", start, end)
     head = seg[start : eol if eol >= 0 else end]
@@ -316,7 +314,7 @@ class HistorySource:
                 yield Skipped(header.path, SkipReason.TOO_LARGE, detail, owner.id if owner else None)
                 continue
             self.stats.hunks_parsed += 1
-            lines, numbers = _hunk_fragment(seg, hunk_start, end, header, owner)
+            lines, numbers = _hunk_fragment(seg, hunk_start, end, header)
             if lines:
                 # The blob change (old..new) names the hunk's content: the same change in
                 # another commit (a cherry-pick, a rebased copy) is the same fragment.
