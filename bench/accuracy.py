@@ -25,9 +25,10 @@ deployment-config.json, .ftpconfig), the risk count falls back to the benchmark'
 file's key lines found, up to its risk count.
 
 A third view counts Sentra's account context too: the lines a finding names as its record's
-user, host or database (`context` in the JSON report) count as found, and those the key does
-not list count beyond it. They are not findings (they never fail a scan); peers report none,
-so their figures are the same in that view. The first two views ignore context.
+user, host, database or remote directory, or as the record's own times and use count
+(`context` in the JSON report), count as found, and those the key does not list count beyond
+it. They are not findings (they never fail a scan); peers report none, so their figures are
+the same in that view. The first two views ignore context.
 
     .venv/bin/python bench/accuracy.py [--bundle PATH] [--peers /tmp/peers] [--tools sentra,gitleaks,...]
                                        [--per-file] [--json FILE] [--keep DIR]
@@ -413,9 +414,9 @@ def summary_table(results: list[ToolResult], scores: dict[str, Score], with_cont
     headers = ["tool", "risk lines", "all lines", "beyond key", "files", "history only", "off-key"]
     headers += ["risk w/ context", "all w/ context", "beyond key w/ context", "modes"]
     note = (
-        "w/ context: account context lines (the user, host and database of a reported credential) counted"
-        " as found too;\n  they are not findings (they never fail a scan); outside the key they count as beyond it."
-        " Peers report no context."
+        "w/ context: account context lines (the user, host, database, remote directory and record times of a"
+        " reported credential)\n  counted as found too; they are not findings (they never fail a scan); outside"
+        " the key they count as beyond it. Peers report no context."
     )
     return table(headers, rows, "lrrrrrrrrrl") + "\n" + note
 

@@ -1,18 +1,31 @@
-"""Account context for a finding: whose credential it is, and where.
+"""Account context for a finding: whose credential it is, where, and how live.
 
 Given a fragment and a finding in it, read the record the finding sits in (at most `WINDOW`
 lines up and down, never past the record's boundary) for the fields that identify the
-account: a user name, login, e-mail or account, a host, server, URL or registry, a database.
-Records end where their syntax says: the enclosing XML element, the enclosing JSON object
-(nested objects are skipped), and in flat files (`.env`, INI, YAML, `.esmtprc`, `.netrc`,
-code) a blank line, an INI section, a `machine` line or a shallower indentation. In flat
-files a prefixed key keeps to its group: `MAIL_PASSWORD` takes `MAIL_USERNAME`, not
-`DB_USERNAME`. `.pgpass` lines and URLs carry their context on the finding's own line.
+account: a user name, login, e-mail, account or nick, a host, server, URL or registry, a
+database, a remote directory (`sentra_scan.context_fields` says which name is which). Records
+end where their syntax says: the enclosing XML element, the enclosing JSON object (nested
+objects are skipped), and in flat files (`.env`, INI, YAML, `.esmtprc`, `.netrc`, code) a
+blank line, an INI section, a `machine` line or a shallower indentation. `.pgpass` lines and
+URLs carry their context on the finding's own line.
+
+Which fields are the credential's: in flat files a prefixed key keeps to its group
+(`MAIL_PASSWORD` takes `MAIL_USERNAME`, not `DB_USERNAME`); a service-prefixed name prefers
+its service's fields when the record has any (`sshPassword` takes `sshHost`, not the
+database connection's `serverHost`). A JSON record with no host takes the nearest host of the
+object holding it (Robomongo's `credentials` entry, its connection's `serverHost`). One
+database per credential, the nearest. A docker config's Docker Hub key is no account context
+(every `docker login` to the default registry writes it); a private registry's is.
+
+A structured record (a JSON object, an XML element, a YAML mapping, an INI section) also gives
+its own times and use count (`timeCreated`, `timeLastUsed`, `timePasswordChanged`, `created_at`,
+`lastLogin`, `timesUsed`...): how old and how live the credential is. Never from free text.
 
 Context is printed in clear, so a field is never taken when it could be a secret: its name
-says password, secret, token, key...; its value is the finding's secret or overlaps it,
-has a shape no user or host name has, or looks random. URLs lose everything but the scheme,
-host and port. Runs per finding only, on at most 21 lines.
+says password, secret, token, key... (a time or a count only in the strict shape of one); its
+value is the finding's secret or overlaps it, has a shape no user or host name has, or looks
+random. URLs lose everything but the scheme, host and port. Runs per finding only, on at most
+21 lines.
 """
 
 from __future__ import annotations
@@ -22,55 +35,25 @@ from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import PurePosixPath
-from urllib.parse import urlsplit
+from typing import NamedTuple
 
+from sentra_scan.context_fields import (
+    ACCOUNT_ROLES,
+    RECORD_ROLES,
+    SECRET_WORDS,
+    SERVICES,
+    clean_value,
+    field_role,
+    public_registry,
+    role_of,
+    words,
+)
 from sentra_scan.model import ContextField, Finding, Fragment
-from sentra_scan.validators import shannon_entropy
 
 WINDOW = 10  # lines read up and down from the finding
-MAX_FIELDS = 6
+MAX_FIELDS = 6  # account fields (user, host, database, path)
+MAX_RECORD_FIELDS = 4  # record times and use counts
 
-# Identity names by role, best first: the same value under two names keeps the better name.
-_ROLES: dict[str, tuple[str, ...]] = {
-    "user": ("username", "user", "login", "loginname", "email", "emailaddress", "account", "accountname", "identity"),
-    "host": ("host", "hostname", "server", "servername", "address", "machine", "endpoint", "url", "uri"),
-    "database": ("database", "databasename", "dbname", "db"),
-}
-_ROLE_OF = {name: (role, rank) for role, names in _ROLES.items() for rank, name in enumerate(names)}
-_SECRET_WORDS = frozenset(
-    (
-        "pass",
-        "passwd",
-        "password",
-        "passphrase",
-        "pwd",
-        "secret",
-        "secrets",
-        "token",
-        "key",
-        "keys",
-        "apikey",
-        "auth",
-        "credential",
-        "credentials",
-        "private",
-        "salt",
-        "hash",
-        "signature",
-        "sig",
-        "cert",
-        "otp",
-        "pin",
-        "cookie",
-        "session",
-    )
-)
-_SECRET_PARTS = ("pass", "pwd", "secret", "token")  # inside one-word names: `dbpasswd`, `userpassword`
-_ADDRESS_OWNERS = frozenset(("server", "host", "ip", "remote"))
-# `$dbhost`, `smtpuser`: a service prefix glued to an identity name
-_GLUED = re.compile(r"^(?:db|sql|mysql|pg|mongo|redis|ldap|smtp|imap|pop|mail|ftp|sftp|ssh|proxy|remote|admin)(\w+)$")
-
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _XML_ELEMENT = re.compile(r"<([A-Za-z_][\w.:-]*)(?:\s[^<>]*)?>([^<]*)</\1\s*>")
 _XML_ATTR = re.compile(r"""([A-Za-z_][\w.:-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _DEFINE = re.compile(r"""define\s*\(\s*(['"])(\w+)\1\s*,\s*(['"])(.*?)\3""")
@@ -83,64 +66,14 @@ _STRINGS = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'""")
 _XML_OPEN = re.compile(r"^<[A-Za-z][^<>]*(?<!/)>$")
 _XML_CLOSE = re.compile(r"^</[^<>]+>$")
 _COMMENT = ("#", "//", ";", "<!--", "/*", "*", "--")
-_USER_SHAPE = re.compile(r"^[\w.@+\-\\ ]{1,100}$")
-_HOST_SHAPE = re.compile(r"^(?:[\w\-]+(?:\.[\w\-]+)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$")
-_DB_SHAPE = re.compile(r"^[\w.\-]{1,64}$")
 _URL_CREDS = re.compile(r"([a-z][\w+.\-]*)://([^\s:/?#@\"'<>`]{1,64}):$", re.IGNORECASE)
 _URL_HOST = re.compile(r"^@([\w.\-]+|\[[0-9a-fA-F:.]+\])(?::(\d{1,5}))?(?:/([\w.\-]{1,64}))?")
 _PGPASS = frozenset((".pgpass", "pgpass.conf"))
 _DOCKER = frozenset((".dockercfg", "config.json"))
-_NOT_VALUES = frozenset(("", "null", "none", "nil", "true", "false", "undefined", "*"))
+# flat files whose records are structured (a YAML mapping, an INI or TOML section): record times are read there
+_STRUCTURED = frozenset((".yml", ".yaml", ".ini", ".cfg", ".conf", ".toml"))
 
 Pair = tuple[str, str]
-
-
-def words(key: str) -> list[str]:
-    """`sshUserName` -> ssh, user, name; `DB_USERNAME` -> db, username."""
-    return [w.lower() for w in _WORD.findall(key)]
-
-
-def role_of(key: str) -> tuple[str, int] | None:
-    """The identity role a key names, with its rank, or None (secret-like names never)."""
-    w = words(key)
-    if not w or _SECRET_WORDS.intersection(w) or any(p in key.lower() for p in _SECRET_PARTS):
-        return None
-    if len(w) >= 2:
-        if w[-2] + w[-1] in _ROLE_OF:
-            return _ROLE_OF[w[-2] + w[-1]]
-        if w[-1] == "address" and w[-2] not in _ADDRESS_OWNERS:
-            return None
-    if w[-1] not in _ROLE_OF and (m := _GLUED.match(w[-1])):
-        return _ROLE_OF.get(m.group(1))
-    return _ROLE_OF.get(w[-1])
-
-
-def _looks_random(text: str) -> bool:
-    return len(text) >= 12 and shannon_entropy(text) >= 3.5 and any(c.isdigit() for c in text)
-
-
-def clean_value(role: str, raw: str) -> str | None:
-    """The value as shown, or None when it is empty, a template or could be a secret."""
-    value = raw.strip().rstrip(",;").strip().strip("\"'`").strip()
-    if value.lower() in _NOT_VALUES or value.isdigit() or len(value) > 200:
-        return None
-    if "://" in value:
-        if role != "host":
-            return None
-        parts = urlsplit(value)
-        try:
-            host, port = parts.hostname, parts.port
-        except ValueError:
-            return None
-        if not parts.scheme or not host or not _HOST_SHAPE.match(host):
-            return None
-        return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
-    if role == "user":
-        local = value.split("@", 1)[0]
-        return value if _USER_SHAPE.match(value) and not _looks_random(local) else None
-    if role == "host":
-        return value if _HOST_SHAPE.match(value) and not ("." not in value and _looks_random(value)) else None
-    return value if _DB_SHAPE.match(value) and not _looks_random(value) else None
 
 
 def pairs(line: str) -> list[Pair]:
@@ -161,7 +94,7 @@ def pairs(line: str) -> list[Pair]:
     tokens = [t.strip("\"'") for t in _TOKEN.findall(text)]
     if tokens[:1] == ["default"]:  # .netrc's default entry has no value
         tokens = tokens[1:]
-    if not tokens or not (role_of(tokens[0]) or _SECRET_WORDS.intersection(words(tokens[0]))):
+    if not tokens or not (role_of(tokens[0]) or SECRET_WORDS.intersection(words(tokens[0]))):
         return []  # `word value` lines only where the first word is a credential field's name
     return [(tokens[i], tokens[i + 1]) for i in range(0, len(tokens) - 1, 2)]
 
@@ -170,28 +103,35 @@ def _brackets(line: str) -> str:
     return "".join(c for c in _STRINGS.sub("", line) if c in "{}[]")
 
 
-def _json_side(lines: Sequence[str], order: Sequence[int], up: bool) -> Iterator[tuple[int, str | None]]:
-    """Lines of the enclosing JSON object, nested objects skipped; on the way up, a host-keyed
-    object's key line comes last with that key (docker's `auths`, composer's `http-basic`)."""
-    depth = 0
+Step = tuple[int, str | None, int]  # line index, the key of a host-keyed object, record level
+
+
+def _json_side(lines: Sequence[str], order: Sequence[int], up: bool) -> Iterator[Step]:
+    """Lines of the enclosing JSON object (level 0), then of the object holding it (level 1:
+    Robomongo's connection around its `credentials` entry), through the array between them;
+    nested objects skipped. On the way up, a host-keyed object's key line ends level 0 with
+    that key (docker's `auths`, composer's `http-basic`)."""
+    depth = level = 0
     for i in order:
         marks = _brackets(lines[i])
         if not marks:
             if depth == 0:
-                yield i, None
+                yield i, None, level
             continue
         for c in reversed(marks) if up else marks:
             if (c in "}]") == up:
                 depth += 1
-            elif depth == 0:
-                if up and (m := _JSON_OPENER.match(lines[i])):
-                    yield i, m.group(1)
-                return
-            else:
+            elif depth:
                 depth -= 1
+            elif level == 0:
+                if up and c == "{" and (m := _JSON_OPENER.match(lines[i])):
+                    yield i, m.group(1), 0
+                level = 1
+            elif c in "{}":
+                return
 
 
-def _xml_side(lines: Sequence[str], order: Sequence[int], up: bool) -> Iterator[tuple[int, str | None]]:
+def _xml_side(lines: Sequence[str], order: Sequence[int], up: bool) -> Iterator[Step]:
     """Lines of the enclosing XML element, child elements spanning lines skipped."""
     depth = 0
     for i in order:
@@ -204,7 +144,7 @@ def _xml_side(lines: Sequence[str], order: Sequence[int], up: bool) -> Iterator[
                 return
             depth -= 1
         elif depth == 0:
-            yield i, None
+            yield i, None, 0
 
 
 def _indent(line: str) -> int:
@@ -218,7 +158,7 @@ def _record_start(text: str) -> bool:
     return text.startswith("- ") or re.match(r"^(?:machine|default)\b", text) is not None
 
 
-def _flat_side(lines: Sequence[str], order: Sequence[int], up: bool, base: int) -> Iterator[tuple[int, str | None]]:
+def _flat_side(lines: Sequence[str], order: Sequence[int], up: bool, base: int) -> Iterator[Step]:
     """Lines of a flat record: up to a blank line, an INI section, a shallower indentation or
     a `.netrc` entry; comments and deeper (nested) lines skipped."""
     for i in order:
@@ -231,7 +171,7 @@ def _flat_side(lines: Sequence[str], order: Sequence[int], up: bool, base: int) 
         if indent < base or (_record_start(text) and not up):
             return
         if indent == base:
-            yield i, None
+            yield i, None, 0
         if _record_start(text):
             return
 
@@ -246,66 +186,91 @@ def _window(numbers: Sequence[int], index: int, step: int) -> list[int]:
     return out
 
 
-def _sides(
-    fragment: Fragment, index: int, column: int
-) -> tuple[list[Iterator[tuple[int, str | None]]], list[str] | None]:
-    """The walks up and down the finding's record, and the key group a flat record keeps to."""
+class _Record(NamedTuple):
+    walks: list[Iterator[Step]]
+    group: list[str]  # the leading words of the secret's name its fields keep to; [] for any
+    strict: bool  # only the group's fields (`MAIL_*`), or the group's when the record has any (`ssh*`)
+    structured: bool  # a JSON object, XML element, YAML mapping or INI section: its times are read
+
+
+def _group(key: str) -> tuple[list[str], bool]:
+    """`MAIL_PASSWORD` keeps to `MAIL_*` and `spring.mail.password` to `spring.mail.*`, strictly;
+    a service-prefixed name (`sshUserPassword`, `proxy_pass`) prefers its service's fields."""
+    w = words(key)
+    lead = w[: next((n for n, x in enumerate(w) if x in SECRET_WORDS), 0)]
+    if key.isupper() or "." in key:
+        return lead, True
+    return (lead[:1], False) if lead[:1] and lead[0] in SERVICES else ([], False)
+
+
+def _record(fragment: Fragment, index: int, column: int) -> _Record:
+    """The walks up and down the finding's record, and the key group its fields keep to."""
     lines, line = fragment.lines, fragment.lines[index]
     text = line.strip()
     up, down = _window(fragment.line_numbers, index, -1), _window(fragment.line_numbers, index, 1)
+    m = _KEY_BEFORE.search(line[: max(column - 1, 0)])
+    group, strict = _group(m.group(1) if m else "")
     if text.startswith("<"):
-        return [_xml_side(lines, up, True), _xml_side(lines, down, False)], None
+        return _Record([_xml_side(lines, up, True), _xml_side(lines, down, False)], group, False, True)
     if fragment.path.endswith(".json") or (text.startswith(('"', "{")) and not _brackets(line)):
-        return [_json_side(lines, up, True), _json_side(lines, down, False)], None
+        return _Record([_json_side(lines, up, True), _json_side(lines, down, False)], group, False, True)
     base = _indent(line)
     walks = [_flat_side(lines, down, False, base)]
     if not _record_start(text):
         walks.insert(0, _flat_side(lines, up, True, base))
-    m = _KEY_BEFORE.search(line[: max(column - 1, 0)])
-    # `MAIL_PASSWORD` keeps to `MAIL_*`, `spring.mail.password` to `spring.mail.*`
-    key = m.group(1) if m and (m.group(1).isupper() or "." in m.group(1)) else ""
-    w = words(key)
-    return walks, w[: next((n for n, x in enumerate(w) if x in _SECRET_WORDS), 0)]
+    structured = PurePosixPath(fragment.path).suffix.lower() in _STRUCTURED
+    return _Record(walks, group, strict, structured)
 
 
-Field = tuple[int, str, str, str, int]  # line index, key, raw value, role, rank
+class _Field(NamedTuple):
+    at: int  # the line's index in the fragment
+    name: str
+    raw: str
+    role: str
+    rank: int
+    level: int = 0  # 1: the object holding the record, whose host is taken when the record has none
+    grouped: bool = True  # in the secret's key group, or no group
 
 
-def _record_fields(fragment: Fragment, index: int, column: int, secret: str) -> Iterator[Field]:
-    """The identity fields of the finding's record, its own line first (not the field holding
-    the secret: a URL with credentials is read by `_same_line`)."""
-    for key, value in pairs(fragment.lines[index]):
-        if secret not in value and (role := role_of(key)):
-            yield index, key, value, *role
-    walks, group = _sides(fragment, index, column)
+def _record_fields(fragment: Fragment, index: int, column: int, secret: str) -> Iterator[_Field]:
+    """The fields of the finding's record, its own line first (not the field holding the
+    secret: a URL with credentials is read by `_same_line`)."""
+    rec = _record(fragment, index, column)
     docker = PurePosixPath(fragment.path).name in _DOCKER
-    for walk in walks:
-        for i, object_key in walk:
+    own: Iterator[Step] = iter([(index, None, 0)])
+    for walk in (own, *rec.walks):
+        for i, object_key, level in walk:
             if object_key is not None:
-                yield i, "registry" if docker else "host", object_key, "host", 0
+                if not (docker and public_registry(object_key)):  # Docker Hub: the default, no account
+                    yield _Field(i, "registry" if docker else "host", object_key, "host", 0)
                 continue
             for key, value in pairs(fragment.lines[i]):
-                role = role_of(key)
-                if role and (not group or words(key)[: len(group)] == group):
-                    yield i, key, value, *role
+                role = field_role(key)
+                if not role or (i == index and secret in value) or (level and role[0] != "host"):
+                    continue
+                if role[0] in RECORD_ROLES and not rec.structured:
+                    continue  # record times are read from structured records only, never free text
+                grouped = not rec.group or words(key)[: len(rec.group)] == rec.group
+                if grouped or not rec.strict:
+                    yield _Field(i, key, value, *role, level, grouped)
 
 
-def _same_line(fragment: Fragment, index: int, start: int, end: int) -> Iterator[Field]:
+def _same_line(fragment: Fragment, index: int, start: int, end: int) -> Iterator[_Field]:
     """Context the finding's own line carries: a `.pgpass` entry, a URL's user and host."""
     line = fragment.lines[index]
     if PurePosixPath(fragment.path).name in _PGPASS:
         cols = re.split(r"(?<!\\):", line.strip())
         if len(cols) == 5:  # hostname:port:database:username:password
-            yield index, "hostname", cols[0], "host", 0
-            yield index, "database", cols[2], "database", 0
-            yield index, "username", cols[3], "user", 0
+            yield _Field(index, "hostname", cols[0], "host", 0)
+            yield _Field(index, "database", cols[2], "database", 0)
+            yield _Field(index, "username", cols[3], "user", 0)
     m = _URL_CREDS.search(line[:start])
     h = _URL_HOST.match(line[end:])
     if m and h:
-        yield index, "url user", m.group(2), "user", 0
-        yield index, "url host", h.group(1) + (f":{h.group(2)}" if h.group(2) else ""), "host", 0
+        yield _Field(index, "url user", m.group(2), "user", 0)
+        yield _Field(index, "url host", h.group(1) + (f":{h.group(2)}" if h.group(2) else ""), "host", 0)
         if h.group(3):
-            yield index, "url database", h.group(3), "database", 0
+            yield _Field(index, "url database", h.group(3), "database", 0)
 
 
 def _overlaps(value: str, secret: str) -> bool:
@@ -313,29 +278,56 @@ def _overlaps(value: str, secret: str) -> bool:
     return bool(s) and (s in v or (len(v) >= 3 and v in s))
 
 
+Candidate = tuple[_Field, str]  # a field and its value as shown
+
+
+def _narrow(found: list[Candidate], index: int) -> list[Candidate]:
+    """The fields that are this credential's: its service's when it names one (`sshHost` for
+    `sshPassword`), the holding object's nearest host only when the record has none, and one
+    database, the nearest (Robomongo's `databaseName` beside the connection's `defaultDatabase`)."""
+    if any(f.grouped and not f.level and f.role in ACCOUNT_ROLES for f, _ in found):
+        found = [(f, v) for f, v in found if f.grouped or f.role not in ACCOUNT_ROLES]
+    parent = [c for c in found if c[0].level]
+    found = [c for c in found if not c[0].level]
+    if parent and not any(f.role == "host" for f, _ in found):
+        found.append(min(parent, key=lambda c: (not c[0].grouped, abs(c[0].at - index))))
+    databases = [c for c in found if c[0].role == "database"]
+    if len(databases) > 1:
+        nearest = min(databases, key=lambda c: (abs(c[0].at - index), c[0].rank))
+        found = [c for c in found if c[0].role != "database" or c is nearest]
+    return found
+
+
+def _identity(f: _Field, value: str) -> tuple[str, str]:
+    """What makes two fields one: the value of an account field (FileZilla's <Account>
+    repeating its <Host>, .esmtprc's identity repeating its username; a database or a path
+    named like its user is kept), the name of a record time (three times, one value)."""
+    if f.role in RECORD_ROLES:
+        return f.role, f.name.lower()
+    return ("account" if f.role in ("user", "host") else f.role), value.lower()
+
+
 def find_context(fragment: Fragment, line: int, column: int, end_column: int, secret: str) -> tuple[ContextField, ...]:
-    """The account context of a finding at `line` (a line number of the fragment), columns
-    1-based. One field per value: the better-ranked name, then the nearer line."""
+    """The context of a finding at `line` (a line number of the fragment), columns 1-based:
+    one field per value, the better-ranked name, then the nearer line."""
     index = bisect_left(fragment.line_numbers, line)
     if index >= len(fragment.line_numbers) or fragment.line_numbers[index] != line:
         return ()
-    best: dict[tuple[str, str], tuple[int, int, ContextField]] = {}
     fields = [
         *_same_line(fragment, index, column - 1, end_column - 1),
         *_record_fields(fragment, index, column, secret),
     ]
-    for i, key, raw, role, rank in fields:
-        value = clean_value(role, raw)
-        if value is None or _overlaps(value, secret):
-            continue
-        # one field per value: FileZilla's <Account> repeating its <Host>, .esmtprc's identity
-        # repeating its username; a database named like its user is kept
-        same = ("database" if role == "database" else "account", value.lower())
-        score = (rank, abs(i - index))
+    found = [(f, v) for f in fields if (v := clean_value(f.role, f.raw)) is not None and not _overlaps(v, secret)]
+    best: dict[tuple[str, str], tuple[int, int, ContextField]] = {}
+    for f, value in _narrow(found, index):
+        same, score = _identity(f, value), (f.rank, abs(f.at - index))
         if same not in best or score < best[same][:2]:
-            best[same] = (*score, ContextField(fragment.line_numbers[i], key, value, role))
-    chosen = sorted((f for *_, f in best.values()), key=lambda f: (abs(f.line - line), f.line))[:MAX_FIELDS]
-    return tuple(sorted(chosen, key=lambda f: f.line))
+            best[same] = (*score, ContextField(fragment.line_numbers[f.at], f.name, value, f.role))
+    chosen: list[ContextField] = []
+    for roles, cap in ((ACCOUNT_ROLES, MAX_FIELDS), (RECORD_ROLES, MAX_RECORD_FIELDS)):
+        kept = [c for *_, c in best.values() if c.role in roles]
+        chosen += sorted(kept, key=lambda c: (abs(c.line - line), c.line))[:cap]
+    return tuple(sorted(chosen, key=lambda c: c.line))
 
 
 def with_context(finding: Finding, fragment: Fragment) -> Finding:

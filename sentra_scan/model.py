@@ -118,7 +118,9 @@ class Candidate:
 class ContextField:
     """A field of a finding's record that says whose credential it is and where: a user name,
     login or e-mail (`role` "user"), a host, server, URL or registry ("host"), a database
-    ("database"). Never a secret: `sentra_scan.context` refuses secret-like names and values."""
+    ("database"), a remote directory ("path"); or how live it is: the record's creation, last
+    use or password change time ("when", the value as written: an epoch or an ISO date), its
+    use count ("usage"). Never a secret: `sentra_scan.context` refuses secret-like names and values."""
 
     line: int
     name: str  # the key as written: "DB_USERNAME", "User", "login"

@@ -15,6 +15,7 @@ import pytest
 from sentra_scan.api import make_scanner, scan_paths
 from sentra_scan.config import Config
 from sentra_scan.context import find_context
+from sentra_scan.context_fields import public_registry
 from sentra_scan.model import ContextField, Fragment
 from sentra_scan.report import FORMATS, get_reporter
 from sentra_scan.ruleset.examples import expand
@@ -165,12 +166,14 @@ EXPECTED: dict[tuple[str, int], set[tuple[int, str]]] = {
     ("filezilla/filezilla.xml", 9): {(5, "example.com"), (8, "root")},  # <Account> repeats <Host>: once
     ("filezilla/filezilla.xml", 16): {(14, "files.example.org"), (15, "deploy")},
     (".esmtprc", 4): {(2, "smtp.example.org:587"), (3, "ops@example.org")},  # username beats identity
-    (".ftpconfig", 6): {(3, "ftp.example.org"), (5, "root")},
+    (".ftpconfig", 6): {(3, "ftp.example.org"), (5, "root"), (7, "/var/www")},  # the remote directory
     ("deployment-config.json", 5): {(3, "deploy.example.org"), (4, "webadmin")},
     ("sftp-config.json", 6): {(4, "sftp.example.org"), (5, "builder")},
-    (".vscode/sftp.json", 6): {(3, "vs.example.org"), (5, "coder")},
-    ("db/robomongo.json", 8): {(6, "main"), (7, "mongouser")},  # the credentials object only
-    ("db/robomongo.json", 14): {(11, "mongo.example.org"), (12, "bastion.example.org"), (13, "tunnel")},
+    (".vscode/sftp.json", 6): {(3, "vs.example.org"), (4, "/var/www"), (5, "coder")},
+    # the credentials entry, and the host of the connection holding it (the entry has none)
+    ("db/robomongo.json", 8): {(6, "main"), (7, "mongouser"), (11, "mongo.example.org")},
+    # the SSH tunnel's password: the tunnel's host and user, not the database server's host
+    ("db/robomongo.json", 14): {(12, "bastion.example.org"), (13, "tunnel")},
     ("web/.env", 6): {(3, "db.example.org"), (4, "shop"), (5, "shopuser")},
     ("web/.env", 11): {(8, "smtp.example.org"), (10, "mailer@example.org")},  # MAIL_*, not DB_*
     (".netrc", 1): {(1, "imap.example.org"), (1, "reader@example.org")},
@@ -310,6 +313,11 @@ CANARY_FILES = {
     "mail/.esmtprc": f'hostname smtp.example.org\nusername "{CANARY}@example.org"\npassword "{CANARY}"\n',
     "site/.netrc": f"machine ftp.example.org login {CANARY}! password Hidden-Value-55\n",
     "db/.pgpass": f"pg.example.org:5432:orders:{CANARY}:{CANARY}\n",
+    "deploy/deployment-config.json": (
+        '{\n    "host": "ftp.example.org",\n    "remotePath": "/srv/' + CANARY + '",\n'
+        '    "timeLastUsed": "' + CANARY + '",\n    "timesUsed": "' + CANARY + '",\n'
+        '    "password": "Plain-Secret-Value-9"\n}\n'
+    ),
 }
 
 
@@ -368,3 +376,234 @@ def test_sarif_and_gitlab_reports_validate_with_context(tmp_path: Path) -> None:
             details = [v["details"].get("account", {}).get("value") for v in doc["vulnerabilities"]]
             assert "root @ example.com (lines 5, 8)" in details
             assert "ci@example.org @ registry.example.org (lines 3, 4)" in details
+
+
+# --- Docker Hub is no account context; a private registry is ----------------------------------
+
+DOCKER_HUB = """{
+    "auths": {
+        "https://index.docker.io/v1/": {
+            "email": "ci@example.org",
+            "auth": "<auth>"
+        },
+        "registry.example.org:5000": {
+            "auth": "<auth>"
+        }
+    }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "registry",
+    ["https://index.docker.io/v1/", "https://hub.docker.com/", "docker.io", "registry-1.docker.io", "index.docker.io"],
+)
+def test_docker_hub_is_not_account_context(registry: str) -> None:
+    auth = password("docker-hub")
+    for name, text in (
+        (".docker/config.json", '{\n  "auths": {\n    "' + registry + '": {\n'),
+        (".dockercfg", '{\n  "' + registry + '": {\n'),
+    ):
+        text += '      "email": "ci@example.org",\n      "auth": "' + auth + '"\n    }\n  }\n}\n'
+        frag = fragment(name, text)
+        line = next(n for n, t in zip(frag.line_numbers, frag.lines, strict=True) if auth in t)
+        assert context_of(frag, line, auth) == {(line - 1, "ci@example.org")}, name  # the e-mail stays
+
+
+def test_public_registry_names_docker_hub_only() -> None:
+    hub = ["https://index.docker.io/v1/", "https://hub.docker.com/", "docker.io", "registry-1.docker.io:443"]
+    assert all(public_registry(r) for r in hub)
+    private = ["registry.example.org", "localhost:5000", "docker.io.example.org", "notdocker.io", "ghcr.io"]
+    assert not any(public_registry(r) for r in private)
+
+
+def test_a_private_registry_is_account_context(tmp_path: Path) -> None:
+    auth = password("private-registry")
+    text = DOCKER_HUB.replace("<auth>", auth, 1).replace("<auth>", auth + "x")
+    assert context_of(fragment(".docker/config.json", text), 5, auth) == {(4, "ci@example.org")}
+    assert context_of(fragment(".docker/config.json", text), 8, auth + "x") == {(7, "registry.example.org:5000")}
+    # a docker.io look-alike is a private host
+    other = text.replace("registry.example.org:5000", "docker.io.example.org")
+    assert context_of(fragment(".docker/config.json", other), 8, auth + "x") == {(7, "docker.io.example.org")}
+    # in the report: the Docker Hub record names its e-mail only
+    write_files(tmp_path, {".docker/config.json": text})
+    _, doc = sentra_json(["scan", ".", "--no-git-ignore"], tmp_path)
+    names = {f["line"]: [(c["name"], c["value"]) for c in f.get("context", ())] for f in doc["findings"]}
+    assert names == {5: [("email", "ci@example.org")], 8: [("registry", "registry.example.org:5000")]}
+
+
+# --- One database per credential ----------------------------------------------------------------
+
+
+def test_one_database_per_credential_the_nearest() -> None:
+    pw = password("one-database")
+    js = (
+        '{\n  "databaseName": "auth",\n  "userName": "app",\n  "userPassword": "' + pw + '",\n'
+        '  "defaultDatabase": "orders",\n  "serverHost": "mongo.example.org"\n}\n'
+    )
+    assert context_of(fragment("connections.json", js), 4, pw) == {
+        (3, "app"),
+        (5, "orders"),  # `databaseName` and `defaultDatabase` both a line away: the better name
+        (6, "mongo.example.org"),
+    }
+    near = js.replace('"databaseName": "auth",\n  ', "").replace(pw + '",\n', pw + '",\n  "db": "stats",\n')
+    assert context_of(fragment("connections.json", near), 3, pw) == {(2, "app"), (4, "stats"), (6, "mongo.example.org")}
+    # a database named like the user is kept (one per value, and one database)
+    env = f"DB_HOST=db.example.org\nDB_NAME=shop\nDB_USERNAME=shop\nDB_PASSWORD={pw}\n"
+    assert context_of(fragment(".env", env), 4, pw) == {(1, "db.example.org"), (2, "shop"), (3, "shop")}
+
+
+def test_php_database_settings_keep_their_database() -> None:
+    pw = password("php-config")
+    php = f'<?php\n$dbhost = "localhost";\n$dbname = "main";\n$dbuser = "root";\n$dbpass = "{pw}";\n'
+    assert context_of(fragment("config.php", php), 5, pw) == {(2, "localhost"), (3, "main"), (4, "root")}
+
+
+# --- A service's password keeps to its service's fields ------------------------------------------
+
+
+def test_a_service_password_prefers_its_service_fields() -> None:
+    pw = password("service-group")
+    js = (
+        '{\n  "host": "db.example.org",\n  "user": "app",\n  "proxyHost": "proxy.example.org",\n'
+        '  "proxyUser": "squid",\n  "proxyPassword": "' + pw + '"\n}\n'
+    )
+    assert context_of(fragment("client.json", js), 6, pw) == {(4, "proxy.example.org"), (5, "squid")}
+    # no proxy field: the record's own
+    bare = js.replace('  "proxyHost": "proxy.example.org",\n  "proxyUser": "squid",\n', "")
+    assert context_of(fragment("client.json", bare), 4, pw) == {(2, "db.example.org"), (3, "app")}
+
+
+def test_the_holding_objects_host_only_when_the_record_has_none() -> None:
+    pw = password("parent-host")
+    js = (
+        '{\n  "url": "https://es.example.org:9200",\n  "user": "admin",\n  "auth": {\n'
+        '    "username": "elastic",\n    "password": "' + pw + '"\n  }\n}\n'
+    )
+    # the host of the holding object, never its user
+    assert context_of(fragment("es.json", js), 6, pw) == {(2, "https://es.example.org:9200"), (5, "elastic")}
+    own = js.replace('"username": "elastic",', '"host": "es2.example.org",')
+    assert context_of(fragment("es.json", own), 6, pw) == {(5, "es2.example.org")}
+
+
+# --- Record times and use counts ------------------------------------------------------------------
+
+ENCRYPTED = "MDoEEPgAAAAAAAAAAAAAAAAAAAEwFAYIKoZIhvcNAwcECB{{b64:30}}"
+
+
+def logins_json() -> tuple[str, list[str]]:
+    """A Firefox logins.json of two logins, its encrypted values made at test time."""
+    values = [expand(ENCRYPTED, f"context-logins-{n}") for n in range(4)]
+    entries = []
+    for n, (user, pw) in enumerate((values[:2], values[2:])):
+        stamp = 1515902314887 + n
+        entries.append(
+            "        {\n"
+            f'            "id": {n + 1},\n'
+            '            "hostname": "https://git.example.org",\n'
+            '            "usernameField": "login",\n'
+            f'            "encryptedUsername": "{user}",\n'
+            f'            "encryptedPassword": "{pw}",\n'
+            f'            "timeCreated": {stamp},\n'
+            f'            "timeLastUsed": {stamp + 1000},\n'
+            f'            "timePasswordChanged": {stamp},\n'
+            f'            "timesUsed": {n + 3}\n'
+            "        }"
+        )
+    return '{\n    "nextId": 3,\n    "logins": [\n' + ",\n".join(entries) + '\n    ],\n    "version": 2\n}\n', values
+
+
+def test_firefox_logins_give_their_times_and_use_count(tmp_path: Path) -> None:
+    text, values = logins_json()
+    write_files(tmp_path, {".mozilla/firefox/logins.json": text})
+    proc, doc = sentra_json(["scan", ".", "--no-git-ignore"], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    found = {f["line"]: [(c["line"], c["name"], c["role"]) for c in f["context"]] for f in doc["findings"]}
+    assert sorted(found) == [8, 9, 19, 20]  # encryptedUsername and encryptedPassword of each login
+    assert found[9] == [
+        (6, "hostname", "host"),  # the encrypted user name is a finding, never context
+        (10, "timeCreated", "when"),
+        (11, "timeLastUsed", "when"),
+        (12, "timePasswordChanged", "when"),
+        (13, "timesUsed", "usage"),
+    ]
+    assert [c[0] for c in found[20]] == [17, 21, 22, 23, 24]  # its own login's, not the first's
+    values_of = {(c["line"], c["value"]) for f in doc["findings"] for c in f["context"]}
+    assert (10, "1515902314887") in values_of  # the value as written
+    assert not any(v in json.dumps(doc) for v in values)
+    out = sentra(["scan", ".", "--no-git-ignore"], tmp_path).stdout
+    assert (
+        "    account: host https://git.example.org; timeCreated 2018-01-14T03:58:34Z,"
+        " timeLastUsed 2018-01-14T03:58:35Z, timePasswordChanged 2018-01-14T03:58:34Z, timesUsed 3"
+        " (lines 6, 10, 11, 12, 13)\n"
+    ) in out
+
+
+def test_record_times_in_yaml_and_ini_records() -> None:
+    pw = password("record-times")
+    yaml = (
+        f"prod:\n  username: deploy\n  password: {pw}\n  created_at: 2023-04-01T10:00:00Z\n"
+        "  last_login: 1700000000\n  login_count: 12\nstaging:\n  created_at: 2021-01-01\n"
+    )
+    frag = fragment("accounts.yml", yaml)
+    fields = find_context(frag, 3, 13, 13 + len(pw), pw)
+    assert [(c.line, c.name, c.value, c.role) for c in fields] == [
+        (2, "username", "deploy", "user"),
+        (4, "created_at", "2023-04-01T10:00:00Z", "when"),
+        (5, "last_login", "1700000000", "when"),  # a time here, not a login name
+        (6, "login_count", "12", "usage"),
+    ]  # not the staging mapping's created_at
+    ini = f"[first]\ncreated = 2020-02-02\n\n[second]\nuser = bob\npassword = {pw}\npasswordLastSet = 2024-05-06\n"
+    assert context_of(fragment("accounts.ini", ini), 6, pw) == {(5, "bob"), (7, "2024-05-06")}
+    last = f"[site]\nlastLoginUser = carol\nlastLogin = 2024-05-06 07:08\npassword = {pw}\n"
+    assert context_of(fragment("accounts.ini", last), 4, pw) == {(2, "carol"), (3, "2024-05-06 07:08")}
+
+
+def test_record_times_never_from_free_text_or_another_record() -> None:
+    pw = password("free-text")
+    # flat files that are not structured records: a .env, a README, code
+    env = f"# created 2020-01-01\nCREATED_AT=2020-01-01\nLAST_USED=1700000000\nDB_USER=app\nDB_PASSWORD={pw}\n"
+    assert context_of(fragment(".env", env), 5, pw) == {(4, "app")}
+    readme = f"Created: 2020-01-01\nlast_login: 1700000000\npassword: {pw}\n"
+    assert context_of(fragment("README.md", readme), 3, pw) == set()
+    # a sibling record and the holding object keep their times
+    js = (
+        '{\n  "created_at": "2019-09-09",\n  "logins": [\n    {"timeCreated": 1515902314887},\n'
+        '    {\n      "password": "' + pw + '"\n    }\n  ]\n}\n'
+    )
+    assert context_of(fragment("logins.json", js), 6, pw) == set()
+    xml = f"<Server>\n<Created>2020-01-01</Created>\n<Login>\n<Pass>{pw}</Pass>\n</Login>\n</Server>"
+    assert context_of(fragment("sites.xml", xml), 4, pw) == set()
+
+
+def test_a_time_or_count_field_shows_only_a_time_or_a_count() -> None:
+    pw = password("time-shape")
+    js = (
+        '{\n  "password": "' + pw + '",\n  "passwordChanged": "' + CANARY + '",\n'
+        '  "timeCreated": "next tuesday",\n  "timesUsed": "' + CANARY + '",\n  "expires_at": "2031-13-40"\n}\n'
+    )
+    assert context_of(fragment("vault.json", js), 2, pw) == set()
+    numeric = "1515902314887"  # a password that looks like a time is never shown
+    same = '{\n  "password": "' + numeric + '",\n  "timePasswordChanged": ' + numeric + "\n}\n"
+    assert context_of(fragment("vault.json", same), 2, numeric) == set()
+
+
+# --- Remote directories and nicks -------------------------------------------------------------
+
+
+def test_a_transfer_accounts_remote_directory() -> None:
+    pw = password("remote-path")
+    js = (
+        '{\n  "host": "ftp.example.org",\n  "remote_path": "/srv/www/",\n  "target": "/var/www",\n'
+        '  "password": "' + pw + '"\n}\n'
+    )
+    assert context_of(fragment("sftp-config.json", js), 5, pw) == {(2, "ftp.example.org"), (3, "/srv/www/")}
+    for value in ("origin", "user@host:/srv", "/srv/" + CANARY):  # not an absolute path, a random segment
+        other = js.replace("/srv/www/", value)
+        assert context_of(fragment("sftp-config.json", other), 5, pw) == {(2, "ftp.example.org")}, value
+
+
+def test_an_irc_nick_is_its_user() -> None:
+    pw = password("irc")
+    conf = f"IRC_HOST=irc.example.org\nIRC_PORT=6697\nIRC_NICK=ircbot\nIRC_PASS={pw}\n"
+    assert context_of(fragment("config", conf), 4, pw) == {(1, "irc.example.org"), (3, "ircbot")}

@@ -6,6 +6,7 @@ import os
 import re
 from typing import Protocol, TextIO
 
+from sentra_scan.context_fields import readable_time
 from sentra_scan.model import Finding, ScanResult, redact
 
 
@@ -61,18 +62,26 @@ class Masker:
 
 
 def account(f: Finding, masker: Masker) -> str:
-    """A finding's account context in one line: "root @ example.com (lines 6, 11)"; "" when none."""
+    """A finding's context in one line: "root @ example.com, path /var/www (lines 6, 8, 11)";
+    a record's times and use count after a semicolon, epochs as UTC dates; "" when none."""
     if not f.context:
         return ""
-    by_role: dict[str, list[str]] = {"user": [], "host": [], "database": []}
+    by_role: dict[str, list[str]] = {"user": [], "host": [], "database": [], "path": []}
+    record: list[str] = []
     for c in f.context:
-        by_role.setdefault(c.role, []).append(masker.text(c.value))
+        if c.role in ("when", "usage"):
+            record.append(masker.text(f"{c.name} {readable_time(c.value) if c.role == 'when' else c.value}"))
+        else:
+            by_role.setdefault(c.role, []).append(masker.text(c.value))
     text = ", ".join(by_role["user"])
     if by_role["host"]:
         hosts = ", ".join(by_role["host"])
         text = f"{text} @ {hosts}" if text else f"host {hosts}"
-    if by_role["database"]:
-        text += (", " if text else "") + "database " + ", ".join(by_role["database"])
+    for role in ("database", "path"):
+        if by_role[role]:
+            text += (", " if text else "") + f"{role} " + ", ".join(by_role[role])
+    if record:
+        text += ("; " if text else "") + ", ".join(record)
     lines = sorted({c.line for c in f.context})
     return f"{text} ({'line' if len(lines) == 1 else 'lines'} {', '.join(map(str, lines))})"
 
