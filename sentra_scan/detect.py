@@ -15,6 +15,9 @@ from sentra_scan.validators import VALIDATORS, shannon_entropy
 
 MAX_CHANGES = 100_000  # remembered blob changes (bounded: a history is never held whole)
 _CLEAN: tuple[list[Candidate], list[Skipped]] = ([], [])  # shared by every change that found nothing
+# From this size on, a rule bound to its keywords' lines runs on those lines only: on a
+# small fragment one pass over the whole text costs less than finding the lines.
+LARGE_FRAGMENT = 4096
 SELECTOR_AFTER = 1 << 18  # characters scanned before the keyword selector switches to Hyperscan
 
 
@@ -26,6 +29,7 @@ class Detector:
         self._paths: dict[int, tuple[PathMatcher, PathMatcher]] = {}
         self._path_cache: dict[tuple[int, str], bool] = {}
         self._line_scoped: dict[int, bool] = {}
+        self._keyword_bound: dict[int, bool] = {}
         self._selector: RuleSelector | None = None
         self._volume = 0
         # Results by blob change: a change that comes again in another commit (cherry-picks,
@@ -105,6 +109,7 @@ class Detector:
         # Offsets in the lower-cased text are offsets in the text (almost always: a few
         # characters lower-case to two).
         by_line = by_line and lowered is not None and len(lowered) == len(text)
+        large = len(text) >= LARGE_FRAGMENT
         found: list[Candidate] = []
         skipped: list[Skipped] = []
         for i in selected:
@@ -112,7 +117,7 @@ class Detector:
                 continue
             self.rules_run.add(i)
             try:
-                if by_line and lowered is not None and self.line_scoped(i):
+                if by_line and lowered is not None and (self.line_scoped(i) or (large and self.keyword_bound(i))):
                     for idx in _keyword_lines(self.ruleset.rules[i].keywords, lowered, starts):
                         self._run_rule(i, fragment, fragment.lines[idx], [0], found, idx)
                 else:
@@ -162,6 +167,19 @@ class Detector:
             rule = self.ruleset.rules[i]
             scoped = self._line_scoped[i] = rule.generic and single_line(rule.pattern)
         return scoped
+
+    def keyword_bound(self, i: int) -> bool:
+        """Like `line_scoped`, for any rule whose pattern cannot cross a line and whose
+        every match holds one of its keywords (a provider's prefix or name, see linescope):
+        worth it on large fragments, where the rule's keyword sits on a few lines of many."""
+        bound = self._keyword_bound.get(i)
+        if bound is None:
+            from sentra_scan.ruleset.linescope import holds_keyword, single_line
+
+            rule = self.ruleset.rules[i]
+            bound = self.line_scoped(i) or (single_line(rule.pattern) and holds_keyword(rule.pattern, rule.keywords))
+            self._keyword_bound[i] = bound
+        return bound
 
     def _run_rule(
         self, i: int, fragment: Fragment, text: str, starts: list[int], out: list[Candidate], first_line: int = 0

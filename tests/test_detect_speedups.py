@@ -1,7 +1,8 @@
 """The detector's shortcuts give the answers of the plain way:
 
 - generic rules whose pattern cannot cross a line run on the lines holding a keyword
-  (`linescope`), not on the whole fragment;
+  (`linescope`), not on the whole fragment; so do, on large fragments, the rules whose
+  every match holds one of their keywords;
 - after a few hundred texts, rules are selected with Hyperscan in single-match mode
   instead of the keyword automaton over a lower-cased copy;
 - encoded tokens are looked for in one pass over the whole text.
@@ -18,7 +19,7 @@ from sentra_scan.detect import Detector
 from sentra_scan.model import Fragment
 from sentra_scan.ruleset import RuleSet
 from sentra_scan.ruleset.examples import expand
-from sentra_scan.ruleset.linescope import single_line
+from sentra_scan.ruleset.linescope import holds_keyword, single_line
 from sentra_scan.ruleset.prefilter import RuleSelector
 
 
@@ -74,6 +75,29 @@ def test_single_line(pattern: str, expected: bool) -> None:
     assert single_line(pattern) is expected
 
 
+@pytest.mark.parametrize(
+    ("pattern", "keywords", "expected"),
+    [
+        (r"\b(?P<secret>ghp_[A-Za-z0-9]{36})\b", ("ghp_",), True),
+        (r"(?i)GHP_[a-z]{4}", ("ghp_",), True),  # compared lower-cased, as the prefilter does
+        (r"(?:AKIA|ASIA)[A-Z2-7]{16}", ("akia", "asia"), True),
+        (r"(?:AKIA|ASIA)[A-Z2-7]{16}", ("akia",), False),  # ASIA... holds no keyword
+        (r"(?i:duo[\w.-]{0,20}secret|\bskey)=(?P<secret>\w+)", ("duo", "skey"), True),
+        (r"(?i:github|\bgh)[\w.-]{0,30}token", ("github", "gh_"), False),  # "gh-token" holds none
+        (r"x[ \t]*(?:password|pwd)=", ("password", "pwd"), True),  # a common prefix the parser factors out
+        (r"pass(?:word)?=", ("password",), False),  # "pass=" holds no keyword
+        (r"(?:token)?[0-9a-f]{40}", ("token",), False),  # optional
+        (r"(?:token)+[0-9a-f]{40}", ("token",), True),
+        (r"[Xx]ox[ab]-\d+", ("xoxa-", "xoxb-"), True),
+        (r"\d{4}", ("1234",), False),
+        (r"\p{L}+key", ("key",), False),  # regex-only syntax: unknown, assumed not
+        (r"anything", (), False),
+    ],
+)
+def test_holds_keyword(pattern: str, keywords: tuple[str, ...], expected: bool) -> None:
+    assert holds_keyword(pattern, keywords) is expected
+
+
 def test_the_generic_rules_run_by_line(rules: RuleSet) -> None:
     det = Detector(rules)
     scoped = [r.id for i, r in enumerate(rules.rules) if det.line_scoped(i)]
@@ -99,6 +123,33 @@ def test_line_scoped_rules_find_what_the_whole_text_finds(
     monkeypatch.setattr(plain, "line_scoped", lambda _i: False)
     assert fast == _candidates(plain, texts)
     assert any(rid.startswith("generic-") for rid, *_ in fast)
+
+
+def test_keyword_bound_rules_find_on_large_fragments_what_the_whole_text_finds(
+    rules: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fragment taken as large; each rule's examples come with all its keywords on a
+    line of their own, so that a pattern that could match without a keyword would find, on
+    the whole text, what the line-by-line run misses."""
+    import sentra_scan.detect as detect
+
+    det = Detector(rules)
+    bound = [r.id for i, r in enumerate(rules.rules) if det.keyword_bound(i)]
+    assert len(bound) > len(rules.rules) // 2
+    assert "aws-access-key-id" in bound
+    assert "github-pat" in bound
+    keyed = []
+    for r in rules.rules:
+        for n, ex in enumerate((*r.examples.match, *r.examples.no_match)):
+            lines = (" ".join(r.keywords), "x = 1", *expand(ex.text, f"{r.id}-{n}").split("\n"), "y = 2")
+            keyed.append(Fragment(ex.path, lines, tuple(range(1, len(lines) + 1))))
+    monkeypatch.setattr(detect, "LARGE_FRAGMENT", 0)
+    fast = _candidates(Detector(rules), keyed)
+    plain = Detector(rules)
+    monkeypatch.setattr(plain, "line_scoped", lambda _i: False)
+    monkeypatch.setattr(plain, "keyword_bound", lambda _i: False)
+    assert fast == _candidates(plain, keyed)
+    assert len({rid for rid, *_ in fast} & set(bound)) > 100
 
 
 def test_the_selector_picks_the_automatons_rules(rules: RuleSet, texts: list[Fragment]) -> None:

@@ -99,3 +99,79 @@ def _can_cross(items: list[tuple[Any, Any]], flags: int) -> bool:
         else:
             return True  # conditionals, categories outside a set, anything new
     return False
+
+
+def holds_keyword(pattern: str, keywords: tuple[str, ...]) -> bool:
+    """True when every match of `pattern` holds one of `keywords` (compared lower-cased, as
+    the keyword prefilter compares them): a literal run of the pattern that no match can
+    skip contains a keyword. With `single_line`, the line of every match then holds a
+    keyword, so running the rule on the lines that hold one finds all it finds."""
+    words = tuple(k.lower() for k in keywords if k)
+    if not words:
+        return False
+    try:
+        parsed = _p.parse(pattern)
+    except Exception:
+        return False
+    return _sequence_holds(list(parsed), words)
+
+
+_MAX_SPELLINGS = 64  # literal alternatives followed at once (`(?:password|pwd)`, `[Aa]`)
+
+
+def _sequence_holds(items: list[tuple[Any, Any]], words: tuple[str, ...]) -> bool:
+    # The literal text the match ends with here, in each way it can be spelt: when every
+    # spelling holds a keyword, so does every match.
+    spellings = {""}
+    for op, av in items:
+        literal = _spellings(op, av)
+        if literal is None or len(spellings) * len(literal) > _MAX_SPELLINGS:
+            if _element_holds(op, av, words):
+                return True
+            spellings = {""}
+            continue
+        spellings = {s + t for s in spellings for t in literal}
+        if all(any(w in s for w in words) for s in spellings):
+            return True
+    return False
+
+
+def _spellings(op: Any, av: Any) -> set[str] | None:
+    """The lower-cased strings an element can match when they are few and literal."""
+    if op is _c.LITERAL:
+        return {chr(av).lower()}
+    if op is _c.IN and all(o is _c.LITERAL for o, _a in av):
+        return {chr(a).lower() for _o, a in av}
+    if op is _c.SUBPATTERN:
+        return _sequence_spellings(list(av[3]))
+    if op is _c.BRANCH:
+        out: set[str] = set()
+        for branch in av[1]:
+            spelt = _sequence_spellings(list(branch))
+            if spelt is None:
+                return None
+            out |= spelt
+        return out if len(out) <= _MAX_SPELLINGS else None
+    return None
+
+
+def _sequence_spellings(items: list[tuple[Any, Any]]) -> set[str] | None:
+    out = {""}
+    for op, av in items:
+        literal = _spellings(op, av)
+        if literal is None or len(out) * len(literal) > _MAX_SPELLINGS:
+            return None
+        out = {s + t for s in out for t in literal}
+    return out
+
+
+def _element_holds(op: Any, av: Any, words: tuple[str, ...]) -> bool:
+    if op is _c.SUBPATTERN:
+        return _sequence_holds(list(av[3]), words)
+    if op is _c.ATOMIC_GROUP:
+        return _sequence_holds(list(av), words)
+    if op is _c.BRANCH:
+        return all(_sequence_holds(list(branch), words) for branch in av[1])
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+        return bool(av[0] >= 1 and _sequence_holds(list(av[2]), words))
+    return False
