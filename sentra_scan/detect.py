@@ -112,13 +112,14 @@ class Detector:
         large = len(text) >= LARGE_FRAGMENT
         found: list[Candidate] = []
         skipped: list[Skipped] = []
+        seen_lines: dict[str, list[int]] = {}  # a keyword's lines, for every rule that has it
         for i in selected:
             if not self.path_ok(i, fragment.path):
                 continue
             self.rules_run.add(i)
             try:
                 if by_line and lowered is not None and (self.line_scoped(i) or (large and self.keyword_bound(i))):
-                    for idx in _keyword_lines(self.ruleset.rules[i].keywords, lowered, starts):
+                    for idx in _keyword_lines(self.ruleset.rules[i].keywords, lowered, starts, seen_lines):
                         self._run_rule(i, fragment, fragment.lines[idx], [0], found, idx)
                 else:
                     self._run_rule(i, fragment, text, starts, found)
@@ -204,17 +205,31 @@ class Detector:
             out.append(Candidate(rule.id, Secret(secret), location, line_text, m.group(0)))
 
 
-def _keyword_lines(keywords: tuple[str, ...], lowered: str, starts: list[int]) -> list[int]:
-    """Indices of the lines of `lowered` that hold one of `keywords`, in order."""
+def _keyword_lines(
+    keywords: tuple[str, ...], lowered: str, starts: list[int], seen: dict[str, list[int]] | None = None
+) -> list[int]:
+    """Indices of the lines of `lowered` that hold one of `keywords`, in order. `seen`
+    remembers each keyword's lines for the other rules run on the same text."""
     found: set[int] = set()
-    end = len(lowered)
     for kw in keywords:
-        pos = lowered.find(kw)
-        while pos >= 0:
-            idx = bisect_right(starts, pos) - 1
-            found.add(idx)
-            pos = lowered.find(kw, starts[idx + 1] if idx + 1 < len(starts) else end)
+        lines = seen.get(kw) if seen is not None else None
+        if lines is None:
+            lines = _lines_of(kw, lowered, starts)
+            if seen is not None:
+                seen[kw] = lines
+        found.update(lines)
     return sorted(found)
+
+
+def _lines_of(kw: str, lowered: str, starts: list[int]) -> list[int]:
+    out = []
+    end = len(lowered)
+    pos = lowered.find(kw)
+    while pos >= 0:
+        idx = bisect_right(starts, pos) - 1
+        out.append(idx)
+        pos = lowered.find(kw, starts[idx + 1] if idx + 1 < len(starts) else end)
+    return out
 
 
 def _change_key(fragment: Fragment) -> bytes | None:
