@@ -45,7 +45,8 @@ def scan_recorded(
                 state, clean = None, set()
             if clean:
                 print(f"sentra: {len(clean)} commits already scanned clean (--full to rescan)", file=sys.stderr)
-                target = Target(target.description, commits=tuple(c for c in commits if c not in clean))
+            # The commits, listed once: the scan does not walk the range again.
+            target = Target(target.description, commits=tuple(c for c in commits if c not in clean))
         scan = scan_target(
             scanner, target, repo, include_messages=include_messages, progress=progress, budget_s=budget_s, jobs=jobs
         )
