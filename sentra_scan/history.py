@@ -129,7 +129,7 @@ def _scan_parallel(
     global _pool
     # Built once here, shared by every worker through the fork.
     _pool = (scanner, scanner.ruleset.path_trigger().matches)
-    scanner.ruleset.keyword_ends(b"")
+    scanner.ruleset.prepare_prefilter()
     scanner.detector.prepare()
     t0 = time.perf_counter()
     results: list[ScanResult] = []

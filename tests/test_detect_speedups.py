@@ -225,3 +225,27 @@ def test_tokens_of_ascii_text_are_always_decoded() -> None:
         base64.b64encode(bytes(range(128, 256))).decode(),
     ]
     assert all(decode._skip(t) for t in dropped)
+
+
+def test_the_history_prefilter_engines_agree(rules: RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The raw-stream prefilter starts on the keyword automaton (a push of a few commits does
+    not pay for a Hyperscan database) and switches after HYPERSCAN_AFTER bytes: the offsets
+    are the same either way, upper case and non-ASCII bytes included."""
+    from sentra_scan.ruleset import prefilter
+
+    keywords = [k for r in rules.rules if not r.paths_include for k in r.keywords]
+    parts = [expand(ex.text, f"{r.id}-{n}") for r in rules.rules for n, ex in enumerate(r.examples.match)]
+    data = "\n".join(parts).encode() + "\nÄÖÜ TOKEN Password=é AKIA ghp_ x".encode()
+    small = prefilter.BytesPrefilter(keywords)
+    expected = small.ends(data)
+    assert small._hs is None  # under the threshold: no database built
+    assert len(expected) > 100
+    monkeypatch.setattr(prefilter, "HYPERSCAN_AFTER", 1)
+    switched = prefilter.BytesPrefilter(keywords)
+    assert switched.ends(data) == expected
+    try:
+        import hyperscan  # noqa: F401
+    except ImportError:
+        pytest.skip("Hyperscan is not installed here")
+    assert switched._hs is not None
+    assert switched.engine == "hyperscan"

@@ -123,11 +123,18 @@ class RuleSet:
         path ends in a raw chunk of `git log -p`. Rules limited to some paths (`.pgpass`,
         `master.key`) are triggered by the path instead (`path_trigger`), so their broad
         keywords do not make every hunk of a history look interesting."""
+        return self._bytes_prefilter().ends(data)
+
+    def prepare_prefilter(self) -> None:
+        """Build the history prefilter's fast engine now (before forking workers)."""
+        self._bytes_prefilter().prepare()
+
+    def _bytes_prefilter(self) -> BytesPrefilter:
         if self._prefilter is None:
             from sentra_scan.ruleset.prefilter import BytesPrefilter
 
             self._prefilter = BytesPrefilter(k for r in self.rules if not r.paths_include for k in r.keywords)
-        return self._prefilter.ends(data)
+        return self._prefilter
 
     def path_trigger(self) -> PathMatcher:
         """Paths whose every hunk the history source hands over (path-limited rules)."""

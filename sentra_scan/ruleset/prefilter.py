@@ -11,19 +11,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+HYPERSCAN_AFTER = 1 << 20  # bytes scanned before the Hyperscan database is built
+
 
 class BytesPrefilter:
+    """Keyword end offsets in raw bytes. Hyperscan's database takes 20-40 ms to build: it is
+    built once `HYPERSCAN_AFTER` bytes have been scanned (a history), or on `prepare()`;
+    until then (a push of a few commits) the automaton does it."""
+
     def __init__(self, keywords: Iterable[str]) -> None:
         self.keywords = sorted({k for k in keywords if k})
         self._hs: Any = None
         self._ac: Any = None
-        if not self.keywords:
-            return
-        try:
-            import hyperscan
-        except ImportError:
-            self._ac = _automaton(self.keywords)
-        else:
+        self._volume = 0
+        self._hs_missing = False
+
+    def prepare(self) -> None:
+        """Build the Hyperscan database now (before forking workers that share it)."""
+        if self._hs is None and not self._hs_missing and self.keywords:
+            try:
+                import hyperscan
+            except ImportError:
+                self._hs_missing = True
+                return
             db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             db.compile(
                 expressions=[k.encode("utf-8") for k in self.keywords],
@@ -36,12 +46,23 @@ class BytesPrefilter:
 
     @property
     def engine(self) -> str:
-        return "hyperscan" if self._hs is not None else "ahocorasick" if self._ac is not None else "python"
+        """The engine a long scan uses."""
+        self.prepare()
+        if self._hs is not None:
+            return "hyperscan"
+        try:
+            import ahocorasick  # noqa: F401
+        except ImportError:
+            return "python"
+        return "ahocorasick"
 
     def ends(self, data: bytes) -> list[int]:
         """End offsets (of the last byte) of every keyword occurrence, ascending."""
         if not self.keywords:
             return []
+        self._volume += len(data)
+        if self._hs is None and self._volume >= HYPERSCAN_AFTER:
+            self.prepare()
         if self._hs is not None:
             out: list[int] = []
 
@@ -52,7 +73,9 @@ class BytesPrefilter:
             out.sort()
             return out
         low = data.lower().decode("latin-1")
-        if self._ac is not None:
+        if self._ac is None:
+            self._ac = _automaton(self.keywords) or False
+        if self._ac:
             return [end for end, _k in self._ac.iter(low)]
         return sorted(self._python(low))
 
