@@ -537,3 +537,16 @@ def test_shallow_clone_missing_base_hints_at_the_fetch_depth(
         assert "shallow clone" in proc.stderr
         assert "fetch-depth" in proc.stderr
         assert "--unshallow" in proc.stderr
+
+
+def test_path_trigger_takes_file_headers_not_added_lines_that_look_like_one() -> None:
+    """A path-limited rule's file gives all its hunks; an added line '++ .pgpass' reads
+    '+++ .pgpass' in the stream but names no file."""
+    log = (
+        head(A, B)
+        + diff("notes.txt", "@@ -1,0 +2,2 @@\n+++ .pgpass\n+plain line\n")
+        + diff(".pgpass", "@@ -1,0 +1 @@\n+db:5432:app:app:hunter2hunter2\n")
+    )
+    source = HistorySource(keyword_ends, max_file_size=1_000_000, path_trigger=lambda p: p.endswith(".pgpass"))
+    items = list(source._read(io.BytesIO(log.encode("utf-8"))))
+    assert rows(items) == [(".pgpass", ("db:5432:app:app:hunter2hunter2",), (1,), A)]

@@ -34,6 +34,7 @@ COMMIT_MARK = b"\n\x1e"
 _HUNK_RE = re.compile(rb"\n@@")
 _FILE_RE = re.compile(rb"\ndiff --")
 _HEAD_RE = re.compile(re.escape(COMMIT_MARK))
+_TARGET_RE = re.compile(rb"\n\+\+\+ ([^\n]*)")
 _PLUS = ord("+")
 LOG_FORMAT = "%x1e%H %P%x1f%an%x1f%ae%x1f%aI"
 LOG_ARGS = (
@@ -353,18 +354,21 @@ class HistorySource:
         hunks: list[int],
         found: dict[int, None],
     ) -> None:
-        """Every hunk of the files whose path a path-limited rule wants."""
+        """Every hunk of the files whose path a path-limited rule wants. Every '+++ ' line of
+        the segment is looked at in one pass; one that a path-limited rule wants counts when
+        it is a file's header (an added line '++ x' also reads '+++ x')."""
         assert self.path_trigger is not None
-        for i, file_start in enumerate(files):
-            header_end = _next_mark(file_start, len(seg), hunks, files, heads)
-            pos = seg.find(b"\n+++ ", file_start, header_end)
-            if pos < 0:
-                continue
-            eol = seg.find(b"\n", pos + 1, header_end + 1)
-            eol = header_end if eol < 0 else eol
-            target = seg[pos + 5 : eol]
+        for m in _TARGET_RE.finditer(seg):
+            target = m.group(1)
             if target == b"/dev/null" or not self._path_wanted(target):
                 continue
+            pos = m.start()
+            i = bisect_right(files, pos) - 1
+            if i < 0:
+                continue
+            file_start = files[i]
+            if _next_mark(file_start, len(seg), hunks, heads) < pos:
+                continue  # past the file's header: a line of a hunk
             # This file's hunks: up to the next file header or commit header.
             stop = files[i + 1] if i + 1 < len(files) else len(seg)
             k = bisect_right(heads, file_start)
