@@ -7,7 +7,12 @@ every keyword; a hit counts only on an added line. Each hunk with a hit becomes 
 fragment: its added lines, their numbers in the new file, the commit (id, author, date).
 
 Merge commits are diffed in git's dense combined form (`--cc`): only lines that are new
-against every parent, i.e. what the merge itself introduced, are scanned. A change copied
+against every parent, i.e. what the merge itself introduced, are scanned. They come from a
+`git log --merges` of their own, without rename detection (a merge's diff against its
+second parent holds hundreds of added and deleted files, and pairing them up was half of
+what git spent on merges); the main stream leaves merges out, and their fragments are handed
+out at the merge's place in it. With `first_parent`, a merge is diffed against its first
+parent in the main stream. A change copied
 into several commits (cherry-picks, rebased copies) is scanned in each: the log runs newest
 first, and an audit must still name the oldest copy as the one that introduced a secret.
 """
@@ -46,7 +51,6 @@ LOG_ARGS = (
     "--no-textconv",
     "--full-index",
     "--find-renames",
-    "--diff-merges=dense-combined",
     "--src-prefix=a/",
     "--dst-prefix=b/",
     "--ignore-submodules=none",
@@ -199,11 +203,18 @@ class HistorySource:
         self.first_parent = first_parent
         self.stats = HistoryStats()
         self._paths_seen: dict[bytes, bool] = {}
+        self._only_merges = False
+        self._merges: dict[str, list[Fragment | Skipped]] = {}
 
     def _command(self) -> tuple[list[str], bytes | None]:
         args = ["git", *FIXED_CONFIG, *MEMORY_CONFIG, *LOG_ARGS]
-        if self.first_parent:
-            args.append("--first-parent")
+        if self._only_merges:
+            args = [a if a != "--find-renames" else "--no-renames" for a in args]
+            args += ["--merges", "--diff-merges=dense-combined"]
+        elif self.first_parent:
+            args += ["--first-parent", "--diff-merges=first-parent"]
+        else:
+            args.append("--diff-merges=off")
         if self.commits is not None:
             return [*args, "--no-walk=unsorted", "--stdin"], "\n".join(self.commits).encode() + b"\n"
         return [*args, *self.revs, "--"], None
@@ -228,6 +239,8 @@ class HistorySource:
         prefetch = _Prefetch(proc.stdout) if self.deadline is None else None
         completed = False
         try:
+            if not self.first_parent and not self._only_merges:
+                self._merges = self._merge_items()  # while git starts the main stream
             yield from self._read(prefetch if prefetch is not None else proc.stdout)
             completed = True
         finally:
@@ -244,6 +257,25 @@ class HistorySource:
         if code != 0 and not self.stats.stopped_early:
             lines = err.decode("utf-8", "replace").strip().splitlines()
             raise GitError(f"git log: {lines[-1] if lines else 'failed'}")
+
+    def _merge_items(self) -> dict[str, list[Fragment | Skipped]]:
+        """The merges' fragments, by merge id, from a `git log --merges --cc` of their own."""
+        sub = HistorySource(
+            self.prefilter,
+            repo=self.repo,
+            revs=self.revs,
+            commits=self.commits,
+            max_file_size=self.max_file_size,
+            deadline=self.deadline,
+            path_trigger=self.path_trigger,
+        )
+        sub._only_merges = True
+        found: dict[str, list[Fragment | Skipped]] = {}
+        for item in sub.items():
+            found.setdefault(_owner(item), []).append(item)
+        self.stats.hunks_parsed += sub.stats.hunks_parsed
+        self.stats.bytes += sub.stats.bytes
+        return found
 
     def _read(self, stream: IO[bytes] | _Prefetch) -> Iterator[Fragment | Skipped]:
         # With a time budget, take whatever git has produced so far (read1 does not wait
@@ -294,7 +326,10 @@ class HistorySource:
         if self.path_trigger is not None:
             self._path_hunks(seg, heads, files, hunks, found)
         headers: dict[int, _FileHeader] = {}
+        merges = [(heads[k], info.id) for k, info in enumerate(infos) if info.id in self._merges]
         for pos in sorted(found):
+            while merges and merges[0][0] < pos:
+                yield from self._merges.pop(merges.pop(0)[1])
             f = bisect_right(files, pos) - 1
             if f < 0:
                 continue
@@ -321,6 +356,8 @@ class HistorySource:
                 # another commit (a cherry-pick, a rebased copy) is the same fragment.
                 change = header.blob_change.decode("ascii", "replace") if header.blob_change else None
                 yield Fragment(header.path, tuple(lines), tuple(numbers), owner, change)
+        for _pos, merge_id in merges:
+            yield from self._merges.pop(merge_id)
         return last
 
     def _hit_hunks(self, seg: bytes, hunks: list[int], files: list[int]) -> dict[int, None]:
@@ -386,6 +423,12 @@ class HistorySource:
             path = path[2:] if path.startswith("b/") else path
             wanted = self._paths_seen[target] = self.path_trigger(path)
         return wanted
+
+
+def _owner(item: Fragment | Skipped) -> str:
+    if isinstance(item, Fragment):
+        return item.commit.id if item.commit else ""
+    return item.commit or ""
 
 
 def _next_mark(pos: int, default: int, *marks: list[int]) -> int:
