@@ -52,7 +52,7 @@ class Scanner:
                 continue
             n_frag += 1
             n_lines += len(item.lines)
-            n_bytes += sum(len(line) + 1 for line in item.lines)
+            n_bytes += sum(map(len, item.lines)) + len(item.lines)
             cands, skips = self.detector.detect(item)
             skipped.extend(skips)
             if cands:
