@@ -207,6 +207,22 @@ def test_decoding_in_one_pass_finds_what_line_by_line_finds(texts: list[Fragment
         assert sorted(decode.decoded_tokens(lines), key=repr) == sorted(_decoded_line_by_line(lines), key=repr)
 
 
+def test_base64_runs_are_the_tokens_the_lookaround_pattern_finds() -> None:
+    """decoded_tokens takes whole runs of base64 characters (possessively) and tests each;
+    the spans are those of the plain pattern with a look-behind at every position."""
+    rng = random.Random(5)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-="
+    for _ in range(3000):
+        parts = []
+        for _ in range(rng.randint(1, 6)):
+            run = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+            parts += [run, rng.choice([" ", ".", ":", '"', "\n", "é", "=", "%", ""])]
+        text = "".join(parts)
+        plain = [m.span(1) for m in decode._B64.finditer(text) if not decode._wordlike(m.group(1))]
+        fast = [m.span(1) for m in decode._B64_RUN.finditer(text) if not decode._skip(m.group(1))]
+        assert fast == plain, text
+
+
 def test_tokens_of_ascii_text_are_always_decoded() -> None:
     """The lead-character filter never drops the base64 of ASCII text (standard, URL-safe,
     padded or not), and drops most identifiers, paths and binary data."""
