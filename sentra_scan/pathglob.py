@@ -34,21 +34,40 @@ def _translate(glob: str) -> str:
 
 
 class PathMatcher:
-    """Matches a path against any of several globs, compiled into one expression."""
+    """Matches a path against any of several globs. A glob without `/` matches when a segment
+    of the path fits it: a plain name is looked up in a set, `*.ext` is a suffix test, and
+    only the rest are compiled into one expression (compiling ~190 rule globs into a single
+    expression took ~50 ms, on every history scan)."""
 
     def __init__(self, globs: Iterable[str]) -> None:
+        names: set[str] = set()
+        suffixes: set[str] = set()
         parts = []
         for g in globs:
             while g.startswith("./"):
                 g = g[2:]
             if "/" in g.rstrip("/"):
                 parts.append(_translate(g.lstrip("/").rstrip("/")) + "(?:/.*)?")
+                continue
+            base = g.rstrip("/")
+            if base and "*" not in base and "?" not in base:
+                names.add(base)
+            elif base.startswith("*") and len(base) > 1 and "*" not in base[1:] and "?" not in base[1:]:
+                suffixes.add(base[1:])
             else:
-                parts.append("(?:.*/)?" + _translate(g.rstrip("/")) + "(?:/.*)?")
+                parts.append("(?:.*/)?" + _translate(base) + "(?:/.*)?")
+        self._names = frozenset(names)
+        self._suffixes = tuple(sorted(suffixes))
         self._re = re.compile("|".join(f"(?:{p})" for p in parts)) if parts else None
 
     def __bool__(self) -> bool:
-        return self._re is not None
+        return bool(self._names or self._suffixes or self._re is not None)
 
     def matches(self, path: str) -> bool:
+        if self._names or self._suffixes:
+            segments = path.split("/")
+            if not self._names.isdisjoint(segments):
+                return True
+            if self._suffixes and any(seg.endswith(self._suffixes) for seg in segments):
+                return True
         return self._re is not None and self._re.fullmatch(path) is not None

@@ -340,6 +340,11 @@ def test_missing_config_file_gives_defaults(tmp_path: Path) -> None:
         ("src/**/test_?.py", "src/x/y/test_b.py", True),
         ("src/**/test_?.py", "src/x/test_bb.py", False),
         ("a+b(c).txt", "a+b(c).txt", True),
+        ("*.yml", "x.yml/inner.txt", True),  # a directory's name counts too
+        ("*.yml", "x.ymlx", False),
+        ("*", "anything/at/all", True),
+        ("config", "a/config/b.json", True),
+        ("config", "a/myconfig", False),
     ],
 )
 def test_path_globs(glob: str, path: str, matches: bool) -> None:
@@ -349,3 +354,63 @@ def test_path_globs(glob: str, path: str, matches: bool) -> None:
 def test_no_globs_match_nothing() -> None:
     assert not PathMatcher([])
     assert not PathMatcher([]).matches("anything")
+
+
+def test_name_and_suffix_globs_agree_with_the_expression_form() -> None:
+    """Plain names and `*.ext` globs are matched by set and suffix tests instead of the
+    compiled expression: the same answers, for the default rules' globs and a few more."""
+    import random
+    import re
+
+    from sentra_scan.pathglob import _translate
+    from sentra_scan.ruleset import RuleSet
+
+    globs = [g for r in RuleSet.load().rules for g in r.paths_include]
+    globs += ["tests/**", "**/fixtures/**", "*.lock", "a?c", "*.min.js", "./x/y", "dir/", "*"]
+    segments = [
+        "a",
+        "src",
+        "config",
+        "tests",
+        "fixtures",
+        ".env",
+        "x.yml",
+        "settings.py",
+        ".aws",
+        "credentials",
+        "y.lock",
+        "kube.config",
+        "wp-config-sample.php",
+        "Dockerfile",
+        "abc",
+        "app.min.js",
+        "my.cnf",
+        "profile.d",
+        "z.sh",
+        "README.md",
+        "x.ymlx",
+        ".s3cfg.bak",
+        "x",
+        "y",
+        "dir",
+        ".git-credentials",
+    ]
+
+    def reference(chosen: list[str]) -> re.Pattern[str]:
+        parts = []
+        for g in chosen:
+            while g.startswith("./"):
+                g = g[2:]
+            if "/" in g.rstrip("/"):
+                parts.append(_translate(g.lstrip("/").rstrip("/")) + "(?:/.*)?")
+            else:
+                parts.append("(?:.*/)?" + _translate(g.rstrip("/")) + "(?:/.*)?")
+        return re.compile("|".join(f"(?:{p})" for p in parts))
+
+    rng = random.Random(3)
+    for _ in range(300):
+        chosen = rng.sample(globs, rng.randint(1, 8)) if rng.random() < 0.9 else globs
+        matcher, expected = PathMatcher(chosen), reference(chosen)
+        for _ in range(20):
+            path = "/".join(rng.choice(segments) for _ in range(rng.randint(1, 5)))
+            assert matcher.matches(path) is (expected.fullmatch(path) is not None), (chosen, path)
