@@ -33,6 +33,15 @@ def _translate(glob: str) -> str:
     return "".join(out)
 
 
+def expression(glob: str) -> str:
+    """The regular expression (for `fullmatch`) of one glob."""
+    while glob.startswith("./"):
+        glob = glob[2:]
+    if "/" in glob.rstrip("/"):
+        return _translate(glob.lstrip("/").rstrip("/")) + "(?:/.*)?"
+    return "(?:.*/)?" + _translate(glob.rstrip("/")) + "(?:/.*)?"
+
+
 class PathMatcher:
     """Matches a path against any of several globs. A glob without `/` matches when a segment
     of the path fits it: a plain name is looked up in a set, `*.ext` is a suffix test, and
@@ -46,16 +55,15 @@ class PathMatcher:
         for g in globs:
             while g.startswith("./"):
                 g = g[2:]
-            if "/" in g.rstrip("/"):
-                parts.append(_translate(g.lstrip("/").rstrip("/")) + "(?:/.*)?")
-                continue
             base = g.rstrip("/")
-            if base and "*" not in base and "?" not in base:
+            if "/" in base:
+                parts.append(expression(g))
+            elif base and "*" not in base and "?" not in base:
                 names.add(base)
             elif base.startswith("*") and len(base) > 1 and "*" not in base[1:] and "?" not in base[1:]:
                 suffixes.add(base[1:])
             else:
-                parts.append("(?:.*/)?" + _translate(base) + "(?:/.*)?")
+                parts.append(expression(g))
         self._names = frozenset(names)
         self._suffixes = tuple(sorted(suffixes))
         self._re = re.compile("|".join(f"(?:{p})" for p in parts)) if parts else None

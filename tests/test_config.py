@@ -362,7 +362,7 @@ def test_name_and_suffix_globs_agree_with_the_expression_form() -> None:
     import random
     import re
 
-    from sentra_scan.pathglob import _translate
+    from sentra_scan.pathglob import expression
     from sentra_scan.ruleset import RuleSet
 
     globs = [g for r in RuleSet.load().rules for g in r.paths_include]
@@ -397,15 +397,7 @@ def test_name_and_suffix_globs_agree_with_the_expression_form() -> None:
     ]
 
     def reference(chosen: list[str]) -> re.Pattern[str]:
-        parts = []
-        for g in chosen:
-            while g.startswith("./"):
-                g = g[2:]
-            if "/" in g.rstrip("/"):
-                parts.append(_translate(g.lstrip("/").rstrip("/")) + "(?:/.*)?")
-            else:
-                parts.append("(?:.*/)?" + _translate(g.rstrip("/")) + "(?:/.*)?")
-        return re.compile("|".join(f"(?:{p})" for p in parts))
+        return re.compile("|".join(f"(?:{expression(g)})" for g in chosen))
 
     rng = random.Random(3)
     for _ in range(300):
