@@ -550,3 +550,28 @@ def test_path_trigger_takes_file_headers_not_added_lines_that_look_like_one() ->
     source = HistorySource(keyword_ends, max_file_size=1_000_000, path_trigger=lambda p: p.endswith(".pgpass"))
     items = list(source._read(io.BytesIO(log.encode("utf-8"))))
     assert rows(items) == [(".pgpass", ("db:5432:app:app:hunter2hunter2",), (1,), A)]
+
+
+def test_merge_of_a_renamed_file_with_a_resolution_secret(repo: Repo) -> None:
+    """Merges are diffed without rename detection: a side that renamed and edited a file,
+    merged with a main that edited the old path, still gives the resolution's secret to
+    the merge, and nothing of either side's own lines."""
+    body = "".join(f"line{i} = {i}\n" for i in range(20))
+    repo.commit_files({"conf.py": body})
+    base = repo.head()
+    repo.branch("side")
+    repo.rename("conf.py", "settings.py")
+    repo.stage("settings.py", body.replace("line3 = 3", "line3 = 'side'"))
+    repo.commit("side: rename and edit")
+    repo.switch("main")
+    repo.commit_files({"conf.py": body.replace("line15 = 15", "line15 = 'main'")}, "main: edit")
+    repo.proc("merge", "--no-ff", "--no-commit", "side")  # git follows the rename: no conflict
+    assert not (repo.path / "conf.py").exists()
+    merged = body.replace("line3 = 3", "line3 = 'side'").replace("line15 = 15", f"line15 = '{TOKEN}'")
+    repo.stage("settings.py", merged)
+    merge = repo.commit("merge side, resolved")
+    assert len(repo.git("rev-list", "--parents", "-n1", "HEAD").split()) == 3
+    proc, doc = sentra_json(["scan", "--commits", f"{base}..{merge}"], repo.path)
+    assert_no_leak(proc, TOKEN)
+    assert proc.returncode == 1, proc.stderr
+    assert [(f["path"], f["line"], f["commit"]["id"]) for f in doc["findings"]] == [("settings.py", 16, merge)]
