@@ -27,8 +27,9 @@ MAX_TOKEN = 64 * 1024
 _TEXT_TOKEN = rf"(?:[A-Za-f][A-Za-z0-9+/_-]{{3}}){{{MIN_B64 // 4},}}[A-Za-z0-9+/_-]{{0,3}}={{0,2}}"
 _B64 = re.compile(rf"(?<![A-Za-z0-9+/_=-])({_TEXT_TOKEN})(?![A-Za-z0-9+/_=-])")
 _TEXT_TOKEN_RE = re.compile(_TEXT_TOKEN)
-# What _B64 finds, found faster: a token is a whole run of base64 characters (its neighbours
-# are none), so take each run that starts like text in one possessive step, then test it.
+# What _B64 finds (the definition the tests compare with), found faster: a token is a whole
+# run of base64 characters (its neighbours are none), so take each run that starts like text
+# in one possessive step, then test it (`_skip`).
 _B64_RUN = re.compile(rf"(?<![A-Za-z0-9+/_=-])((?=[A-Za-f])[A-Za-z0-9+/_=-]{{{MIN_B64},}}+)")
 _PCT = re.compile(r"[^\s'\"<>]*%[0-9A-Fa-f]{2}[^\s'\"<>]*")
 _PCT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")  # finds the lines worth _PCT (which is slow on a whole text)

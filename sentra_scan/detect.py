@@ -205,18 +205,14 @@ class Detector:
             out.append(Candidate(rule.id, Secret(secret), location, line_text, m.group(0)))
 
 
-def _keyword_lines(
-    keywords: tuple[str, ...], lowered: str, starts: list[int], seen: dict[str, list[int]] | None = None
-) -> list[int]:
+def _keyword_lines(keywords: tuple[str, ...], lowered: str, starts: list[int], seen: dict[str, list[int]]) -> list[int]:
     """Indices of the lines of `lowered` that hold one of `keywords`, in order. `seen`
     remembers each keyword's lines for the other rules run on the same text."""
     found: set[int] = set()
     for kw in keywords:
-        lines = seen.get(kw) if seen is not None else None
+        lines = seen.get(kw)
         if lines is None:
-            lines = _lines_of(kw, lowered, starts)
-            if seen is not None:
-                seen[kw] = lines
+            lines = seen[kw] = _lines_of(kw, lowered, starts)
         found.update(lines)
     return sorted(found)
 

@@ -33,10 +33,15 @@ def _translate(glob: str) -> str:
     return "".join(out)
 
 
-def expression(glob: str) -> str:
-    """The regular expression (for `fullmatch`) of one glob."""
+def _normal(glob: str) -> str:
     while glob.startswith("./"):
         glob = glob[2:]
+    return glob
+
+
+def expression(glob: str) -> str:
+    """The regular expression (for `fullmatch`) of one glob."""
+    glob = _normal(glob)
     if "/" in glob.rstrip("/"):
         return _translate(glob.lstrip("/").rstrip("/")) + "(?:/.*)?"
     return "(?:.*/)?" + _translate(glob.rstrip("/")) + "(?:/.*)?"
@@ -53,9 +58,7 @@ class PathMatcher:
         suffixes: set[str] = set()
         parts = []
         for g in globs:
-            while g.startswith("./"):
-                g = g[2:]
-            base = g.rstrip("/")
+            base = _normal(g).rstrip("/")
             if "/" in base:
                 parts.append(expression(g))
             elif base and "*" not in base and "?" not in base:

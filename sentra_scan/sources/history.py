@@ -201,6 +201,7 @@ class HistorySource:
         deadline: float | None = None,
         first_parent: bool = False,
         path_trigger: Callable[[str], bool] | None = None,
+        merges_only: bool = False,
     ) -> None:
         self.prefilter = prefilter
         self.path_trigger = path_trigger
@@ -213,12 +214,12 @@ class HistorySource:
         self.first_parent = first_parent
         self.stats = HistoryStats()
         self._paths_seen: dict[bytes, bool] = {}
-        self._only_merges = False
+        self.merges_only = merges_only  # the merges' own `git log --merges --cc` (see _merge_items)
         self._merges: dict[str, list[Fragment | Skipped]] = {}
 
     def _command(self) -> tuple[list[str], bytes | None]:
-        args = ["git", *FIXED_CONFIG, *(MERGES_MEMORY_CONFIG if self._only_merges else MEMORY_CONFIG), *LOG_ARGS]
-        if self._only_merges:
+        args = ["git", *FIXED_CONFIG, *(MERGES_MEMORY_CONFIG if self.merges_only else MEMORY_CONFIG), *LOG_ARGS]
+        if self.merges_only:
             args = [a if a != "--find-renames" else "--no-renames" for a in args]
             args += ["--merges", "--diff-merges=dense-combined"]
         elif self.first_parent:
@@ -249,7 +250,7 @@ class HistorySource:
         prefetch = _Prefetch(proc.stdout) if self.deadline is None else None
         completed = False
         try:
-            if not self.first_parent and not self._only_merges:
+            if not self.first_parent and not self.merges_only:
                 self._merges = self._merge_items()  # while git starts the main stream
             yield from self._read(prefetch if prefetch is not None else proc.stdout)
             completed = True
@@ -278,8 +279,8 @@ class HistorySource:
             max_file_size=self.max_file_size,
             deadline=self.deadline,
             path_trigger=self.path_trigger,
+            merges_only=True,
         )
-        sub._only_merges = True
         found: dict[str, list[Fragment | Skipped]] = {}
         for item in sub.items():
             found.setdefault(_owner(item), []).append(item)
