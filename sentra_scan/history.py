@@ -82,6 +82,10 @@ PARALLEL_MIN_COMMITS = 1500
 # import next to one-line fixes), large enough that starting `git log` is noise.
 BATCHES_PER_JOB = 4
 MAX_BATCH = 2000
+# A batch is this many runs of consecutive commits taken from across the history, not one
+# run: the cost of a commit varies by era (pip's vendoring years cost 3x the rest), and one
+# batch holding a costly era kept one core busy for seconds after the other ran dry.
+RUNS_PER_BATCH = 4
 
 # What the workers inherit through the fork: the scanner and the path trigger.
 _pool: tuple[Scanner, Callable[[str], bool]] | None = None
@@ -124,8 +128,7 @@ def _scan_parallel(
         return None
     if len(commits) < 2:
         return None
-    size = max(1, min(MAX_BATCH, -(-len(commits) // (n * BATCHES_PER_JOB))))
-    batches = [commits[i : i + size] for i in range(0, len(commits), size)]
+    batches = _interleaved_batches(commits, n)
     global _pool
     # Built once here, shared by every worker through the fork.
     _pool = (scanner, scanner.ruleset.path_trigger().matches)
@@ -155,12 +158,45 @@ def _scan_parallel(
         pool.terminate()
         pool.join()
         _pool = None
-    merged = _merge(results)
+    merged = _in_log_order(_merge(results), commits)
+    stats.commit_ids.sort(key=_rank(commits))
     elapsed = time.perf_counter() - t0
     merged = dataclasses.replace(
         merged, stats=dataclasses.replace(merged.stats, rules_run=len(rules_run), duration_s=elapsed)
     )
     return HistoryScan(target, merged, stats)
+
+
+def _interleaved_batches(commits: list[str], jobs: int) -> list[list[str]]:
+    """The commits cut into runs of consecutive commits, dealt out to the batches in turn:
+    batch k holds runs k, k + B, k + 2B... (B batches), so every batch samples the whole
+    history and costs about the same."""
+    size = max(1, min(MAX_BATCH, -(-len(commits) // (jobs * BATCHES_PER_JOB))))
+    count = -(-len(commits) // size)
+    run = max(1, -(-size // RUNS_PER_BATCH))
+    runs = [commits[i : i + run] for i in range(0, len(commits), run)]
+    return [[c for r in runs[k::count] for c in r] for k in range(count) if runs[k::count]]
+
+
+def _rank(commits: Sequence[str]) -> Callable[[str | None], int]:
+    order = {c: i for i, c in enumerate(commits)}
+    return lambda commit: order.get(commit, -1) if commit is not None else -1
+
+
+def _in_log_order(result: ScanResult, commits: Sequence[str]) -> ScanResult:
+    """Findings and skips of interleaved batches put back in log order (stable: within a
+    commit the scan's own order stays)."""
+    rank = _rank(commits)
+
+    def by_commit(f: Finding) -> int:
+        return rank(f.location.commit.id if f.location.commit is not None else None)
+
+    return dataclasses.replace(
+        result,
+        findings=tuple(sorted(result.findings, key=by_commit)),
+        suppressed=tuple(sorted(result.suppressed, key=by_commit)),
+        skipped=tuple(sorted(result.skipped, key=lambda s: rank(s.commit))),
+    )
 
 
 def _scan_batch(job: tuple[Path | None, list[str], bool]) -> tuple[ScanResult, HistoryStats, frozenset[int]]:

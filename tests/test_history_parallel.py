@@ -121,6 +121,22 @@ def test_scan_target_batches_report_progress_and_all_commits(busy: Repo) -> None
     assert pooled.result.stats.rules_run == single.result.stats.rules_run
 
 
+@pytest.mark.parametrize(("n", "jobs"), [(2, 2), (40, 2), (41, 3), (9_999, 2), (100_000, 2)])
+def test_batches_deal_runs_from_across_the_history(n: int, jobs: int) -> None:
+    commits = [f"{i:040x}" for i in range(n)]
+    batches = history._interleaved_batches(commits, jobs)
+    assert sorted(c for b in batches for c in b) == commits  # every commit once
+    assert all(b for b in batches)
+    assert max(map(len, batches)) <= history.MAX_BATCH
+    if n >= 1000:
+        # Each batch samples the history: its commits come from several places, far apart.
+        for b in batches:
+            positions = [int(c, 16) for c in b]
+            assert max(positions) - min(positions) > n // 2
+        sizes = [len(b) for b in batches]
+        assert max(sizes) - min(sizes) <= max(sizes) // 3
+
+
 def test_small_histories_stay_in_one_process(busy: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
     def no_pool(*_a: object, **_k: object) -> None:
         raise AssertionError("a pool for a small history")
