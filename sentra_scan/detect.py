@@ -99,7 +99,7 @@ class Detector:
 
     def _detect_plain(self, fragment: Fragment) -> tuple[list[Candidate], list[Skipped]]:
         text = fragment.text
-        selected, lowered = self._select(text)
+        selected, present, lowered = self._select(text)
         if not selected:
             return [], []
         starts = line_starts(fragment.lines)
@@ -119,7 +119,8 @@ class Detector:
             self.rules_run.add(i)
             try:
                 if by_line and lowered is not None and (self.line_scoped(i) or (large and self.keyword_bound(i))):
-                    for idx in _keyword_lines(self.ruleset.rules[i].keywords, lowered, starts, seen_lines):
+                    keywords = self.ruleset.rules[i].keywords
+                    for idx in _keyword_lines(keywords, present, lowered, starts, seen_lines):
                         self._run_rule(i, fragment, fragment.lines[idx], [0], found, idx)
                 else:
                     self._run_rule(i, fragment, text, starts, found)
@@ -133,17 +134,18 @@ class Detector:
                 )
         return found, skipped
 
-    def _select(self, text: str) -> tuple[list[int], str | None]:
-        """Indices of the rules with a keyword in `text`, and the lower-cased text when it
-        was needed for that. Hyperscan's database takes ~70 ms to build: worth it for a
-        history, not for a commit hook's few fragments."""
+    def _select(self, text: str) -> tuple[list[int], set[str], str | None]:
+        """Indices of the rules with a keyword in `text`, the keywords that are there, and
+        the lower-cased text when it was needed for that. Hyperscan's database takes ~70 ms
+        to build: worth it for a history, not for a commit hook's few fragments."""
         self._volume += len(text)
         if self._selector is not None or self._volume >= SELECTOR_AFTER:
-            selected = self._hyperscan_selector().select(text)
-            if selected is not None:
-                return selected, None
+            found = self._hyperscan_selector().select_keywords(text)
+            if found is not None:
+                return found[0], found[1], None
         lowered = text.lower()
-        return self.ruleset.select(lowered), lowered
+        selected, present = self.ruleset.select_keywords(lowered)
+        return selected, present, lowered
 
     def _hyperscan_selector(self) -> RuleSelector:
         if self._selector is None:
@@ -205,11 +207,16 @@ class Detector:
             out.append(Candidate(rule.id, Secret(secret), location, line_text, m.group(0)))
 
 
-def _keyword_lines(keywords: tuple[str, ...], lowered: str, starts: list[int], seen: dict[str, list[int]]) -> list[int]:
-    """Indices of the lines of `lowered` that hold one of `keywords`, in order. `seen`
-    remembers each keyword's lines for the other rules run on the same text."""
+def _keyword_lines(
+    keywords: tuple[str, ...], present: set[str], lowered: str, starts: list[int], seen: dict[str, list[int]]
+) -> list[int]:
+    """Indices of the lines of `lowered` that hold one of `keywords`, in order: only those
+    in `present` (the keywords the selector saw) are looked for. `seen` remembers each
+    keyword's lines for the other rules run on the same text."""
     found: set[int] = set()
     for kw in keywords:
+        if kw not in present:
+            continue  # a rule selected by another of its keywords: no pass over the text
         lines = seen.get(kw)
         if lines is None:
             lines = seen[kw] = _lines_of(kw, lowered, starts)

@@ -159,6 +159,11 @@ def test_the_selector_picks_the_automatons_rules(rules: RuleSet, texts: list[Fra
     extra = ["", "nothing to see", "PASSWORD=" + "x" * 5000, "ÄÖÜ token ß", "github_pat " * 1000]
     for text in [f.text for f in texts] + extra:
         assert selector.select(text) == rules.select(text.lower())
+        # The keywords each engine saw: the detector looks for the lines of these only.
+        found = selector.select_keywords(text)
+        assert found is not None
+        assert found == rules.select_keywords(text.lower())
+        assert found[1] == {k for r in rules.rules for k in r.keywords if k in text.lower()}
 
 
 def test_without_hyperscan_the_selector_defers(rules: RuleSet) -> None:

@@ -174,6 +174,8 @@ def test_keyword_index_without_ahocorasick(monkeypatch: pytest.MonkeyPatch) -> N
     assert pure._automaton is None
     for text in ("tst_ ent_", "pth_ then tck_ then alw_", "none at all", ""):
         assert pure.select(text) == with_automaton.select(text)
+        assert pure.select_keywords(text) == with_automaton.select_keywords(text)
+    assert pure.select_keywords("tst_ and ent_")[1] == {"tst_", "ent_"}
 
 
 def test_empty_ruleset_scans_without_error() -> None:

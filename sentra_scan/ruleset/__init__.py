@@ -58,24 +58,26 @@ class KeywordIndex:
         except ImportError:  # pure-Python path: substring tests
             return
         automaton = ahocorasick.Automaton()
-        for kw, ids in self._by_kw.items():
-            automaton.add_word(kw, ids)
+        for kw in self._by_kw:
+            automaton.add_word(kw, kw)
         automaton.make_automaton()
         self._automaton = automaton
 
     def select(self, lowered: str) -> set[int]:
         """Indices of rules with a keyword in `lowered` (the text, lower-cased)."""
-        found: set[int] = set()
+        return self.select_keywords(lowered)[0]
+
+    def select_keywords(self, lowered: str) -> tuple[set[int], set[str]]:
+        """The rules with a keyword in `lowered`, and the keywords that are there."""
         if self._automaton is not None:
-            # Distinct keywords first (one set of tuples), then their rules: a big
-            # fragment holds thousands of occurrences of a few keywords.
-            for ids in {ids for _end, ids in self._automaton.iter(lowered)}:
-                found.update(ids)
-            return found
-        for kw, ids in self._by_kw.items():
-            if kw in lowered:
-                found.update(ids)
-        return found
+            # Distinct keywords first: a big fragment holds thousands of occurrences of a few.
+            present = {kw for _end, kw in self._automaton.iter(lowered)}
+        else:
+            present = {kw for kw in self._by_kw if kw in lowered}
+        found: set[int] = set()
+        for kw in present:
+            found.update(self._by_kw[kw])
+        return found, present
 
 
 class RuleSet:
@@ -114,9 +116,14 @@ class RuleSet:
         return h.hexdigest()[:16]
 
     def select(self, lowered: str) -> list[int]:
+        return self.select_keywords(lowered)[0]
+
+    def select_keywords(self, lowered: str) -> tuple[list[int], set[str]]:
+        """The rules with a keyword in `lowered` (the text, lower-cased), and those keywords."""
         if self._index is None:
             self._index = KeywordIndex(list(self.rules))
-        return sorted(self._index.select(lowered))
+        found, present = self._index.select_keywords(lowered)
+        return sorted(found), present
 
     def keyword_ends(self, data: bytes) -> list[int]:
         """The history source's prefilter: where a keyword of a rule that may run on any

@@ -136,6 +136,11 @@ class RuleSelector:
         return self._hs is not None
 
     def select(self, text: str) -> list[int] | None:
+        found = self.select_keywords(text)
+        return None if found is None else found[0]
+
+    def select_keywords(self, text: str) -> tuple[list[int], set[str]] | None:
+        """The rules with a keyword in `text`, and the keywords that are there."""
         if self._hs is None:
             return None
         hits: list[int] = []
@@ -145,9 +150,10 @@ class RuleSelector:
 
         self._hs.scan(text.encode("utf-8", "surrogatepass"), match_event_handler=on_match)
         if not hits:
-            return []
+            return [], set()
         rules_of = self._rules
         found: set[int] = set()
         for kid in hits:
             found.update(rules_of[kid])
-        return sorted(found)
+        keywords = self.keywords
+        return sorted(found), {keywords[kid] for kid in hits}
