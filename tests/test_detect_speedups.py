@@ -221,11 +221,13 @@ def test_base64_runs_are_the_tokens_the_lookaround_pattern_finds() -> None:
         parts = []
         for _ in range(rng.randint(1, 6)):
             run = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
-            parts += [run, rng.choice([" ", ".", ":", '"', "\n", "é", "=", "%", ""])]
+            parts += [run, rng.choice([" ", ".", ":", '"', "\n", "é", "€", "日本", "=", "%", ""])]
         text = "".join(parts)
         plain = [m.span(1) for m in decode._B64.finditer(text) if not decode._wordlike(m.group(1))]
         fast = [m.span(1) for m in decode._B64_RUN.finditer(text) if not decode._skip(m.group(1))]
         assert fast == plain, text
+        # And the byte-table search finds the runs the possessive pattern finds.
+        assert list(decode.base64_runs(text)) == [m.span(1) for m in decode._B64_RUN.finditer(text)], text
 
 
 def test_tokens_of_ascii_text_are_always_decoded() -> None:
