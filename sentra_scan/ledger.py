@@ -179,12 +179,14 @@ class Ledger:
 
     def known_clean(self, commits: Iterable[str], scanner_version: str) -> set[str]:
         """The commits already scanned clean with this scanner version (verified rows only)."""
-        by_lookup = {self._lookup(c, scanner_version): c for c in commits}
         clean: set[str] = set()
         try:
             rows = self.conn.execute("SELECT lookup, blob FROM commits").fetchall()
         except sqlite3.DatabaseError as exc:
             raise _corrupt(self.path, exc) from None
+        if not rows:
+            return clean  # a first audit: no keyed hash of every commit for nothing
+        by_lookup = {self._lookup(c, scanner_version): c for c in commits}
         for lookup, blob in rows:
             commit = by_lookup.get(lookup)
             if commit is None:
