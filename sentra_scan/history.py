@@ -171,9 +171,11 @@ def _interleaved_batches(commits: list[str], jobs: int) -> list[list[str]]:
     """The commits cut into runs of consecutive commits, dealt out to the batches in turn:
     batch k holds runs k, k + B, k + 2B... (B batches), so every batch samples the whole
     history and costs about the same."""
-    size = max(1, min(MAX_BATCH, -(-len(commits) // (jobs * BATCHES_PER_JOB))))
-    count = -(-len(commits) // size)
-    run = max(1, -(-size // RUNS_PER_BATCH))
+    # A multiple of `jobs` batches of about the same size (so the last ones end together),
+    # none over MAX_BATCH (a batch of RUNS_PER_BATCH runs rounded up stays under it).
+    count = max(jobs * BATCHES_PER_JOB, -(-len(commits) // (MAX_BATCH - RUNS_PER_BATCH)))
+    count = min(len(commits), -(-count // jobs) * jobs)
+    run = max(1, -(-len(commits) // (count * RUNS_PER_BATCH)))
     runs = [commits[i : i + run] for i in range(0, len(commits), run)]
     return [[c for r in runs[k::count] for c in r] for k in range(count) if runs[k::count]]
 

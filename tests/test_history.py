@@ -270,6 +270,76 @@ class _StopAfterFirstRead(io.BytesIO):
         return self.read(size)
 
 
+def _drain(prefetch: history._Prefetch) -> tuple[bytes, int]:
+    out, reads = b"", 0
+    while True:
+        data = prefetch.read(history.CHUNK)
+        if not data:
+            return out, reads
+        out += data
+        reads += 1
+
+
+@pytest.mark.parametrize("pieces", [1, 7, 400])
+def test_the_reader_hands_over_a_trickle_whole_and_in_order(pieces: int) -> None:
+    """git writes a few KB at a time: the reader thread gathers them (waiting for the pipe
+    to fill) and hands over every byte once, in order, then the end."""
+    import subprocess
+    import sys
+
+    writer = (
+        "import sys, time\n"
+        f"for i in range({pieces}):\n"
+        "    sys.stdout.buffer.write(b'%06d' % i + bytes(range(256)) * 13 + b'\\n')\n"
+        "    sys.stdout.buffer.flush()\n"
+        "    time.sleep(0.0005 if i % 50 else 0.01)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    prefetch = history._Prefetch(proc.stdout)
+    try:
+        data, reads = _drain(prefetch)
+    finally:
+        prefetch.stop()
+        proc.stdout.close()
+        proc.wait()
+    expected = b"".join(b"%06d" % i + bytes(range(256)) * 13 + b"\n" for i in range(pieces))
+    assert data == expected
+    assert reads <= pieces
+
+
+def test_the_reader_passes_on_a_read_error() -> None:
+    class Broken(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, _buffer: object) -> int:
+            raise OSError("pipe broke")
+
+    prefetch = history._Prefetch(io.BufferedReader(Broken()))
+    try:
+        with pytest.raises(OSError, match="pipe broke"):
+            _drain(prefetch)
+    finally:
+        prefetch.stop()
+
+
+def test_the_reader_takes_plain_streams_too() -> None:
+    class Plain:  # read() only: no read1, no file descriptor
+        def __init__(self, data: bytes) -> None:
+            self.data = io.BytesIO(data)
+
+        def read(self, n: int = -1) -> bytes:
+            return self.data.read(n)
+
+    for stream in (io.BytesIO(b"x" * 3_000_000), Plain(b"y" * 3_000_000)):
+        prefetch = history._Prefetch(stream)  # type: ignore[arg-type]
+        try:
+            assert _drain(prefetch)[0] in (b"x" * 3_000_000, b"y" * 3_000_000)
+        finally:
+            prefetch.stop()
+
+
 def test_deadline_leaves_a_half_read_commit_unscanned(monkeypatch: pytest.MonkeyPatch) -> None:
     log = (
         head(A, B)

@@ -121,13 +121,16 @@ def test_scan_target_batches_report_progress_and_all_commits(busy: Repo) -> None
     assert pooled.result.stats.rules_run == single.result.stats.rules_run
 
 
-@pytest.mark.parametrize(("n", "jobs"), [(2, 2), (40, 2), (41, 3), (9_999, 2), (100_000, 2)])
+@pytest.mark.parametrize(
+    ("n", "jobs"), [(2, 2), (40, 2), (41, 3), (9_999, 2), (16_238, 2), (100_000, 2), (100_001, 2), (123_457, 3)]
+)
 def test_batches_deal_runs_from_across_the_history(n: int, jobs: int) -> None:
     commits = [f"{i:040x}" for i in range(n)]
     batches = history._interleaved_batches(commits, jobs)
     assert sorted(c for b in batches for c in b) == commits  # every commit once
     assert all(b for b in batches)
     assert max(map(len, batches)) <= history.MAX_BATCH
+    assert len(batches) % jobs == 0 or len(batches) == n  # the workers' last batches end together
     if n >= 1000:
         # Each batch samples the history: its commits come from several places, far apart.
         for b in batches:

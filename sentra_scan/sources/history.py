@@ -19,6 +19,8 @@ first, and an audit must still name the oldest copy as the one that introduced a
 
 from __future__ import annotations
 
+import contextlib
+import io
 import queue
 import re
 import subprocess
@@ -29,6 +31,11 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+try:
+    import fcntl
+except ImportError:  # not POSIX
+    fcntl = None  # type: ignore[assignment]
 
 from sentra_scan.errors import GitError
 from sentra_scan.model import CommitInfo, Fragment, Skipped, SkipReason
@@ -79,6 +86,9 @@ MERGES_MEMORY_CONFIG = (
 CHUNK = 8 * 1024 * 1024
 BUDGET_CHUNK = 256 * 1024  # with a time budget, check the clock often
 PREFETCH_CHUNK = 1024 * 1024
+PREFETCH_MIN = 256 * 1024  # what the reader gathers before handing it over
+PREFETCH_PAUSE = 0.002  # seconds the reader waits for a short read's pipe to fill
+PIPE_SIZE = 1024 * 1024  # git's pipe (Linux's default is 64 KB): room to write ahead
 MIN_READ = 1024 * 1024
 _SKIP_MODES = (b"160000", b"120000")
 
@@ -452,6 +462,16 @@ def _next_mark(pos: int, default: int, *marks: list[int]) -> int:
     return best
 
 
+def _widen_pipe(stream: IO[bytes]) -> None:
+    """Enlarge the pipe git writes into, where the system allows it (Linux)."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if setsize is None:
+        return
+    # Over the system's limit, or not a pipe: the default size works too.
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        fcntl.fcntl(stream.fileno(), setsize, PIPE_SIZE)
+
+
 class _Prefetch:
     """Reads git's output on a thread while the scan works on the previous chunk: without
     it git stops as soon as the pipe is full, and the two cores take turns instead of
@@ -465,14 +485,34 @@ class _Prefetch:
         self._thread.start()
 
     def _run(self) -> None:
+        read1 = getattr(self._stream, "read1", None)
         try:
-            while not self._stopped.is_set():
-                # Small reads keep git and the scan in step; the scan joins them up to CHUNK.
-                chunk = self._stream.read1(PREFETCH_CHUNK) if hasattr(self._stream, "read1") else b""
-                if not chunk and not hasattr(self._stream, "read1"):
+            if read1 is None:
+                while not self._stopped.is_set():
                     chunk = self._stream.read(PREFETCH_CHUNK)
-                self._put(chunk)
+                    self._put(chunk)
+                    if not chunk:
+                        return
+                return
+            _widen_pipe(self._stream)
+            parts: list[bytes] = []
+            total = 0
+            while not self._stopped.is_set():
+                chunk = read1(PREFETCH_CHUNK)
+                if chunk:
+                    parts.append(chunk)
+                    total += len(chunk)
+                    if total < PREFETCH_MIN:
+                        # git writes a few KB at a time: taking each as it comes made ~30k
+                        # wake-ups on pip's history, each taking the interpreter lock from
+                        # the scan. Let the pipe fill instead (git keeps writing meanwhile).
+                        time.sleep(PREFETCH_PAUSE)
+                        continue
+                if parts:
+                    self._put(b"".join(parts) if len(parts) > 1 else parts[0])
+                    parts, total = [], 0
                 if not chunk:
+                    self._put(b"")
                     return
         except BaseException as exc:  # handed to the reading side
             self._put(exc)
