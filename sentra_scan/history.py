@@ -6,13 +6,13 @@ import dataclasses
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from sentra_scan.errors import GitError
-from sentra_scan.model import CommitInfo, Finding, Fragment, ScanResult, ScanStats, Skipped, SkipReason
+from sentra_scan.model import CommitInfo, Finding, ScanResult, ScanStats, Skipped, SkipReason
 from sentra_scan.ranges import Target, rev_list
 from sentra_scan.scan import Scanner
 from sentra_scan.sources.history import HistorySource, HistoryStats, MessageSource
@@ -56,12 +56,10 @@ def scan_target(
         deadline=deadline,
     )
 
-    def items() -> Iterator[Fragment | Skipped]:
-        yield from source.items()
-        if include_messages and not source.stats.stopped_early:
-            yield from MessageSource(repo=repo, revs=target.revs, commits=target.commits).items()
-
-    result = scanner.scan(items())
+    result = _scan_history(scanner, source)
+    if include_messages and not source.stats.stopped_early:
+        messages = scanner.scan(MessageSource(repo=repo, revs=target.revs, commits=target.commits).items())
+        result = _merge([result, messages])
     unscanned: tuple[str, ...] = ()
     if source.stats.stopped_early:
         wanted = list(target.commits) if target.commits is not None else rev_list(target.revs, repo)
@@ -181,8 +179,28 @@ def _scan_batch(job: tuple[Path | None, list[str], bool]) -> tuple[ScanResult, H
     assert _pool is not None, "worker started without a scanner"
     scanner, path_trigger = _pool
     source = _source(scanner, path_trigger, repo, commits=commits, first_parent=first_parent)
-    result = scanner.scan(source.items())
+    result = _scan_history(scanner, source)
     return result, source.stats, frozenset(scanner.detector.rules_run)
+
+
+def _scan_history(scanner: Scanner, source: HistorySource) -> ScanResult:
+    """Scan a history source, its findings and skips in log order (the merges' come after
+    the main stream's: see HistorySource), stable within a commit."""
+    result = scanner.scan(source.items())
+    order = {c: i for i, c in enumerate(source.stats.commit_ids)}
+
+    def rank(commit: str | None) -> int:
+        return order.get(commit, -1) if commit is not None else -1
+
+    def by_commit(f: Finding) -> int:
+        return rank(f.location.commit.id if f.location.commit is not None else None)
+
+    return dataclasses.replace(
+        result,
+        findings=tuple(sorted(result.findings, key=by_commit)),
+        suppressed=tuple(sorted(result.suppressed, key=by_commit)),
+        skipped=tuple(sorted(result.skipped, key=lambda s: rank(s.commit))),
+    )
 
 
 def _merge(results: Sequence[ScanResult]) -> ScanResult:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sentra_scan.errors import GitError
 from sentra_scan.model import CommitInfo, Fragment, Skipped, SkipReason
 from sentra_scan.sources import history
 from sentra_scan.sources.history import MESSAGE_PATH, HistorySource
@@ -494,6 +495,46 @@ def test_merge_resolution_is_attributed_to_the_merge(repo: Repo, merged: dict[st
     assert proc.returncode == 1
     found = sorted((f["path"], f["line"], f["commit"]["id"]) for f in doc["findings"])
     assert found == [("conf.py", 2, merged["merge"]), ("side.py", 1, merged["side"])]
+
+
+def test_findings_of_merges_come_in_log_order(repo: Repo, merged: dict[str, str]) -> None:
+    """The merges are read beside the main stream and scanned after it; the report is still
+    in log order, the resolution's finding at the merge's place."""
+    later = canary_github_token("after-the-merge")
+    repo.stage("after.py", f'AFTER = "{later}"\n')
+    after = repo.commit("after the merge")
+    proc, doc = sentra_json(["scan", "--commits", f"{merged['base']}..{after}"], repo.path)
+    assert_no_leak(proc, TOKEN, OTHER, later)
+    order = repo.git("rev-list", f"{merged['base']}..{after}").split()
+    ids = [f["commit"]["id"] for f in doc["findings"]]
+    assert ids == [after, merged["merge"], merged["side"]]
+    assert ids == sorted(ids, key=order.index)
+
+
+def test_an_error_in_the_merges_log_reaches_the_scan(repo: Repo, merged: dict[str, str]) -> None:
+    source = HistorySource(lambda _data: [], repo=repo.path, revs=[merged["merge"]], max_file_size=1 << 20)
+    broken = HistorySource(lambda _data: [], repo=repo.path, revs=["no-such-ref"], max_file_size=1 << 20)
+    reader = history._MergeReader(broken)
+    with pytest.raises(GitError):
+        list(source._merge_items(reader))
+
+
+def test_a_scan_stopped_early_stops_the_merges_reader(repo: Repo, merged: dict[str, str]) -> None:
+    import threading
+    import time
+
+    items = HistorySource(
+        lambda data: [m.end() - 1 for m in re.finditer(rb"value", data)],
+        repo=repo.path,
+        revs=[merged["merge"]],
+        max_file_size=1 << 20,
+    ).items()
+    assert next(items) is not None
+    items.close()
+    deadline = time.monotonic() + 10
+    while any(t.name == "sentra-git-merges" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "sentra-git-merges" for t in threading.enumerate())
 
 
 def test_merge_alone_reports_only_what_it_introduced(repo: Repo, merged: dict[str, str]) -> None:

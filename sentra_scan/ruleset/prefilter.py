@@ -8,10 +8,26 @@ pyahocorasick, plain substring searches). Either way the result is the same offs
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 HYPERSCAN_AFTER = 1 << 20  # bytes scanned before the Hyperscan database is built
+
+
+class _Scratch(threading.local):
+    """Hyperscan's scratch space, one per thread: a database's own may not serve two scans
+    at once (a history's merges are read on a thread beside its main stream)."""
+
+    db: Any = None
+    space: Any = None
+
+    def get(self, db: Any) -> Any:
+        if self.db is not db:  # first use on this thread, or a database built since
+            import hyperscan
+
+            self.db, self.space = db, hyperscan.Scratch(db)
+        return self.space
 
 
 class BytesPrefilter:
@@ -25,6 +41,7 @@ class BytesPrefilter:
         self._ac: Any = None
         self._volume = 0
         self._hs_missing = False
+        self._scratch = _Scratch()
 
     def prepare(self) -> None:
         """Build the Hyperscan database now (before forking workers that share it)."""
@@ -69,7 +86,7 @@ class BytesPrefilter:
             def on_match(_id: int, _start: int, end: int, _flags: int, _ctx: Any) -> None:
                 out.append(end - 1)
 
-            self._hs.scan(data, match_event_handler=on_match)
+            self._hs.scan(data, match_event_handler=on_match, scratch=self._scratch.get(self._hs))
             out.sort()
             return out
         low = data.lower().decode("latin-1")
@@ -115,6 +132,7 @@ class RuleSelector:
         self.keywords = sorted(rules_of)
         self._rules = [tuple(rules_of[k]) for k in self.keywords]
         self._hs: Any = None
+        self._scratch = _Scratch()
         if not self.keywords or not all(k.isascii() for k in self.keywords):
             return
         try:
@@ -148,7 +166,9 @@ class RuleSelector:
         def on_match(kid: int, _start: int, _end: int, _flags: int, _ctx: Any) -> None:
             hits.append(kid)
 
-        self._hs.scan(text.encode("utf-8", "surrogatepass"), match_event_handler=on_match)
+        self._hs.scan(
+            text.encode("utf-8", "surrogatepass"), match_event_handler=on_match, scratch=self._scratch.get(self._hs)
+        )
         if not hits:
             return [], set()
         rules_of = self._rules
