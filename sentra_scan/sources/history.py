@@ -532,20 +532,22 @@ class _Prefetch:
                 return
             _widen_pipe(self._stream)
             parts: list[bytes] = []
-            total = 0
+            total = streamed = 0
             while not self._stopped.is_set():
                 chunk = read1(PREFETCH_CHUNK)
                 if chunk:
                     parts.append(chunk)
                     total += len(chunk)
-                    if total < PREFETCH_MIN:
+                    if total < PREFETCH_MIN and streamed >= PREFETCH_MIN:
                         # git writes a few KB at a time: taking each as it comes made ~30k
                         # wake-ups on pip's history, each taking the interpreter lock from
-                        # the scan. Let the pipe fill instead (git keeps writing meanwhile).
+                        # the scan. Once the stream is a long one, let the pipe fill instead
+                        # (git keeps writing meanwhile); a push's few KB go straight through.
                         time.sleep(PREFETCH_PAUSE)
                         continue
                 if parts:
                     self._put(b"".join(parts) if len(parts) > 1 else parts[0])
+                    streamed += total
                     parts, total = [], 0
                 if not chunk:
                     self._put(b"")
