@@ -51,15 +51,9 @@ class BytesPrefilter:
             except ImportError:
                 self._hs_missing = True
                 return
-            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            db.compile(
-                expressions=[k.encode("utf-8") for k in self.keywords],
-                ids=list(range(len(self.keywords))),
-                elements=len(self.keywords),
-                flags=hyperscan.HS_FLAG_CASELESS,
-                literal=True,
-            )
-            self._hs = db
+            from sentra_scan.ruleset.hscache import literal_database
+
+            self._hs = literal_database([k.encode("utf-8") for k in self.keywords], hyperscan.HS_FLAG_CASELESS)
 
     @property
     def engine(self) -> str:
@@ -139,15 +133,10 @@ class RuleSelector:
             import hyperscan
         except ImportError:
             return
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        db.compile(
-            expressions=[k.encode("ascii") for k in self.keywords],
-            ids=list(range(len(self.keywords))),
-            elements=len(self.keywords),
-            flags=hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH,
-            literal=True,
-        )
-        self._hs = db
+        from sentra_scan.ruleset.hscache import literal_database
+
+        flags = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+        self._hs = literal_database([k.encode("ascii") for k in self.keywords], flags)
 
     @property
     def available(self) -> bool:
