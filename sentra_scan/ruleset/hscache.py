@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,8 @@ def literal_database(keywords: list[bytes], flags: int) -> Any:
     import hyperscan
 
     version = getattr(hyperscan, "__version__", "?")
-    h = hashlib.sha256(f"{CACHE_FORMAT}\0{version}\0{platform.machine()}\0{flags}\0".encode())
+    machine = os.uname().machine if hasattr(os, "uname") else "?"
+    h = hashlib.sha256(f"{CACHE_FORMAT}\0{version}\0{machine}\0{flags}\0".encode())
     for k in keywords:
         h.update(len(k).to_bytes(4, "big") + k)
     entry = cache_dir() / "hyperscan" / f"{h.hexdigest()}.db"
