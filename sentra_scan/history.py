@@ -36,9 +36,15 @@ def scan_target(
     budget_s: float | None = None,
     first_parent: bool = False,
     jobs: int | None = None,
+    on_batch: Callable[[ScanResult, list[str]], None] | None = None,
 ) -> HistoryScan:
+    """Scan the commits of `target`. On a worker pool, `on_batch` is called in this process
+    with each batch's result and commit ids as it comes in (for recording while the rest is
+    scanned); the returned scan holds every batch all the same."""
     if budget_s is None:
-        parallel = _scan_parallel(scanner, target, repo, progress=progress, first_parent=first_parent, jobs=jobs)
+        parallel = _scan_parallel(
+            scanner, target, repo, progress=progress, first_parent=first_parent, jobs=jobs, on_batch=on_batch
+        )
         if parallel is not None:
             if include_messages:
                 messages = scanner.scan(MessageSource(repo=repo, revs=target.revs, commits=target.commits).items())
@@ -107,6 +113,7 @@ def _scan_parallel(
     progress: Callable[[int], None] | None,
     first_parent: bool,
     jobs: int | None,
+    on_batch: Callable[[ScanResult, list[str]], None] | None = None,
 ) -> HistoryScan | None:
     """The history cut into batches of commits, each batch a `git log -p` of its own in a
     worker process, results put back in log order: the same result as one stream, on every
@@ -148,6 +155,8 @@ def _scan_parallel(
             stats.bytes += batch_stats.bytes
             stats.hunks_parsed += batch_stats.hunks_parsed
             stats.commit_ids.extend(batch_stats.commit_ids)
+            if on_batch is not None:
+                on_batch(result, batch_stats.commit_ids)
             if progress is not None:
                 progress(stats.commits)
         pool.close()

@@ -122,12 +122,12 @@ class Ledger:
         duration_s: float,
         result: ScanResult,
         scanned_commits: Iterable[str] = (),
+        scan_id: str | None = None,
     ) -> str:
-        scan_id = uuid.uuid4().hex
-        # A commit with a suppressed finding is not clean: the baseline entry or allowlist
-        # that hides it may change or expire without changing the scanner version.
-        everything = (*result.findings, *result.suppressed)
-        dirty = {f.location.commit.id for f in everything if f.location.commit is not None}
+        """Record a scan: its summary, its findings, and which of `scanned_commits` it found
+        clean. A long scan may have recorded its commits already, batch by batch, under the
+        same `scan_id` (`record_commits`)."""
+        scan_id = scan_id or new_scan_id()
         summary = {
             "when": time.time(),
             "mode": mode,
@@ -149,24 +149,41 @@ class Ledger:
                     "INSERT INTO findings VALUES (?, ?, ?)",
                     (fid, scan_id, self._seal(_finding_record(f), "finding", f"{scan_id}/{fid}")),
                 )
-            incomplete = {s.commit for s in result.skipped if s.incomplete and s.commit}
-            # An audit records tens of thousands of commits: the row payload is formatted
-            # directly (the same JSON object `_seal` would write) and inserted in bulk.
-            version_json = json.dumps(scanner_version)
-            seal = self.keys.seal
-            name_prefix = f"{self.keys.store_id}/"
-            gone: list[tuple[str]] = []
-            rows: list[tuple[str, bytes]] = []
-            for commit in scanned_commits:
-                lookup = self._lookup(commit, scanner_version)
-                if commit in dirty or commit in incomplete:
-                    gone.append((lookup,))
-                    continue
-                payload = f'{{"commit": {json.dumps(commit)}, "rules_version": {version_json}, "scan": "{scan_id}"}}'
-                rows.append((lookup, seal(payload.encode(), purpose="ledger-commit", name=name_prefix + lookup)))
-            db.executemany("DELETE FROM commits WHERE lookup = ?", gone)
-            db.executemany("INSERT OR REPLACE INTO commits VALUES (?, ?)", rows)
+            self._commit_rows(db, scan_id, scanner_version, result, scanned_commits)
         return scan_id
+
+    def record_commits(self, scan_id: str, scanner_version: str, result: ScanResult, commits: Iterable[str]) -> None:
+        """Record which of `commits` a part of a scan (`result`: its findings, suppressed
+        findings and skips) found clean, in a short transaction of its own: a long audit
+        records batch by batch, never holding the ledger's lock while it scans."""
+        with self._write() as db:
+            self._check_key_is_current(db)
+            self._commit_rows(db, scan_id, scanner_version, result, commits)
+
+    def _commit_rows(
+        self, db: sqlite3.Connection, scan_id: str, scanner_version: str, result: ScanResult, commits: Iterable[str]
+    ) -> None:
+        # A commit with a suppressed finding is not clean: the baseline entry or allowlist
+        # that hides it may change or expire without changing the scanner version.
+        everything = (*result.findings, *result.suppressed)
+        dirty = {f.location.commit.id for f in everything if f.location.commit is not None}
+        incomplete = {s.commit for s in result.skipped if s.incomplete and s.commit}
+        # An audit records tens of thousands of commits: the row payload is formatted
+        # directly (the same JSON object `_seal` would write) and inserted in bulk.
+        version_json = json.dumps(scanner_version)
+        seal = self.keys.seal
+        name_prefix = f"{self.keys.store_id}/"
+        gone: list[tuple[str]] = []
+        rows: list[tuple[str, bytes]] = []
+        for commit in commits:
+            lookup = self._lookup(commit, scanner_version)
+            if commit in dirty or commit in incomplete:
+                gone.append((lookup,))
+                continue
+            payload = f'{{"commit": {json.dumps(commit)}, "rules_version": {version_json}, "scan": "{scan_id}"}}'
+            rows.append((lookup, seal(payload.encode(), purpose="ledger-commit", name=name_prefix + lookup)))
+        db.executemany("DELETE FROM commits WHERE lookup = ?", gone)
+        db.executemany("INSERT OR REPLACE INTO commits VALUES (?, ?)", rows)
 
     def _check_key_is_current(self, db: sqlite3.Connection) -> None:
         """Refuse to write with keys loaded before a rotation that has since re-encrypted the
@@ -241,6 +258,10 @@ class Ledger:
                 db.execute("INSERT OR REPLACE INTO commits VALUES (?, ?)", (new, self._seal(obj, "commit", new)))
                 n += 1
         return n
+
+
+def new_scan_id() -> str:
+    return uuid.uuid4().hex
 
 
 def _finding_record(f: Finding) -> dict[str, Any]:

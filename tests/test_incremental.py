@@ -106,6 +106,52 @@ def test_second_audit_scans_only_what_is_not_known_clean(history: tuple[Repo, st
     assert_no_leak(hist, token)
 
 
+@pytest.mark.parametrize("extra", [(), ("--include-messages",)])
+def test_an_audit_on_the_worker_pool_records_as_one_stream_does(
+    history: tuple[Repo, str], env: dict[str, str], extra: tuple[str, ...]
+) -> None:
+    """On the pool each batch's clean commits are recorded as the batch comes in (with
+    commit messages, at the end); the ledger then holds what one stream records."""
+    repo, token = history
+    for n in range(12):
+        repo.commit_files({f"src/mod{n}.py": f"value = {n}\n"}, f"module {n}")
+    code1, err1, found1 = audit(repo, env, "--jobs", "2", *extra)
+    assert (code1, skipped(err1), audited(err1)) == (1, 0, 17)
+    code2, err2, found2 = audit(repo, env, "--jobs", "1", *extra)
+    assert (code2, skipped(err2), audited(err2), found2) == (1, 16, 1, found1)
+    hist = sentra(["history", "--json"], repo.path, env=env)
+    runs = json.loads(hist.stdout)
+    assert [len(r["findings"]) for r in runs] == [1, 1]
+    assert_no_leak(hist, token)
+
+
+def test_batches_recorded_before_a_failure_are_kept(
+    history: tuple[Repo, str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool audit that fails in a late batch has recorded the batches before it: the next
+    audit does not scan them again."""
+    from sentra_scan import history as history_mod
+    from sentra_scan.api import make_scanner
+    from sentra_scan.errors import GitError
+    from sentra_scan.incremental import scan_recorded
+    from sentra_scan.ranges import Target
+
+    repo, _ = history
+    for n in range(12):
+        repo.commit_files({f"src/mod{n}.py": f"value = {n}\n"}, f"module {n}")
+    commits = repo.git("rev-list", "HEAD").split()
+    monkeypatch.setenv("SENTRA_KEY", env["SENTRA_KEY"])
+    bogus = Target("bad", commits=(*commits, "0" * 40))
+    with pytest.raises(GitError):
+        scan_recorded(make_scanner(start=repo.path), bogus, repo.path, mode="audit", jobs=2)
+    batches = history_mod._batches([*commits, "0" * 40], 2)
+    done = [c for b in batches[:-1] for c in b]  # every batch but the failing last one
+    secret = repo.git("log", "--format=%H", "-n1", "--", "config/settings.py").strip()
+    assert secret in done
+    _, err, _ = audit(repo, env)
+    assert skipped(err) == len(done) - 1  # all but the one with the secret
+
+
 def test_changed_rules_invalidate_the_cache(history: tuple[Repo, str], env: dict[str, str]) -> None:
     repo, _ = history
     assert audited(audit(repo, env)[1]) == 5
