@@ -21,7 +21,9 @@ TEXT = b"x = 1\nPassword = 'hunter2'\nTOKEN ghp_abc AKIA\n"
 
 def ends(db: Any, data: bytes = TEXT) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
-    db.scan(data, match_event_handler=lambda kid, _s, end, _f, _c: out.append((kid, end)))
+    # A loaded database has no scratch space of its own: Sentra always passes one.
+    scratch = hyperscan.Scratch(db)
+    db.scan(data, match_event_handler=lambda kid, _s, end, _f, _c: out.append((kid, end)), scratch=scratch)
     return sorted(out, key=lambda pair: pair[1])
 
 
