@@ -30,6 +30,7 @@ class Detector:
         self._path_cache: dict[tuple[int, str], bool] = {}
         self._line_scoped: dict[int, bool] = {}
         self._keyword_bound: dict[int, bool] = {}
+        self._required: dict[int, tuple[str, ...]] = {}
         self._selector: RuleSelector | None = None
         self._volume = 0
         # Results by blob change: a change that comes again in another commit (cherry-picks,
@@ -116,12 +117,17 @@ class Detector:
         for i in selected:
             if not self.path_ok(i, fragment.path):
                 continue
+            required = self.required(i)
+            if required and not all(r in text for r in required):
+                continue  # no match can be here (a URL rule on a text without "@")
             self.rules_run.add(i)
             try:
                 if by_line and lowered is not None and (self.line_scoped(i) or (large and self.keyword_bound(i))):
                     keywords = self.ruleset.rules[i].keywords
                     for idx in _keyword_lines(keywords, present, lowered, starts, seen_lines):
-                        self._run_rule(i, fragment, fragment.lines[idx], [0], found, idx)
+                        line = fragment.lines[idx]
+                        if not required or all(r in line for r in required):
+                            self._run_rule(i, fragment, line, [0], found, idx)
                 else:
                     self._run_rule(i, fragment, text, starts, found)
             except TimeoutError:
@@ -159,6 +165,16 @@ class Detector:
         self._hyperscan_selector()
         for i in range(len(self.ruleset.rules)):
             self.line_scoped(i)
+            self.required(i)
+
+    def required(self, i: int) -> tuple[str, ...]:
+        """Punctuation every match of rule `i` contains (see linescope.required_literals)."""
+        found = self._required.get(i)
+        if found is None:
+            from sentra_scan.ruleset.linescope import required_literals
+
+            found = self._required[i] = required_literals(self.ruleset.rules[i].pattern)
+        return found
 
     def line_scoped(self, i: int) -> bool:
         """Run on the lines holding one of its keywords only: a generic rule (its keyword

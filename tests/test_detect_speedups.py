@@ -19,7 +19,7 @@ from sentra_scan.detect import Detector
 from sentra_scan.model import Fragment
 from sentra_scan.ruleset import RuleSet
 from sentra_scan.ruleset.examples import expand
-from sentra_scan.ruleset.linescope import holds_keyword, single_line
+from sentra_scan.ruleset.linescope import holds_keyword, required_literals, single_line
 from sentra_scan.ruleset.prefilter import RuleSelector
 
 
@@ -98,6 +98,41 @@ def test_holds_keyword(pattern: str, keywords: tuple[str, ...], expected: bool) 
     assert holds_keyword(pattern, keywords) is expected
 
 
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"\bhttps?://[^\s:@]{0,64}:(?P<secret>[^\s@]{1,128})@", ("://", "@")),  # ":" is in "://"
+        (r"(?i)password\s*=\s*'(?P<secret>[^']+)'", ("'", "=")),  # case flags leave punctuation alone
+        (r"key(?:=|:)(?P<secret>\w+)", ()),  # an alternative: neither is required
+        (r"key(?:==)?(?P<secret>\w+)", ()),  # optional
+        (r"key(?:==)+(?P<secret>\w+)", ("==",)),  # repeated at least once
+        (r"(?<=@)\w+", ()),  # a lookaround is not in the match
+        (r"(?:ab|cd)-(?:ef|gh)", ("-",)),
+        (r"a{e<=1}@b", ()),  # regex's fuzzy matching: the stdlib parser would read literals
+        (r"\p{L}+@", ()),  # regex-only syntax the stdlib parser refuses
+        (r"[@]x", ("@",)),  # a one-character class is that character
+        (r"[@:]x", ()),  # a class of several is not a literal
+    ],
+)
+def test_required_literals(pattern: str, expected: tuple[str, ...]) -> None:
+    assert required_literals(pattern) == expected
+
+
+def test_every_match_example_holds_its_rules_required_literals(rules: RuleSet) -> None:
+    """The check the detector relies on to skip a rule, against every rule's own examples."""
+    import regex
+
+    with_literals = 0
+    for r in rules.rules:
+        required = required_literals(r.pattern)
+        with_literals += bool(required)
+        for n, ex in enumerate(r.examples.match):
+            text = expand(ex.text, f"{r.id}-{n}")
+            for m in regex.finditer(r.pattern, text):
+                assert all(lit in m.group(0) for lit in required), (r.id, required)
+    assert with_literals > 150
+
+
 def test_the_generic_rules_run_by_line(rules: RuleSet) -> None:
     det = Detector(rules)
     scoped = [r.id for i, r in enumerate(rules.rules) if det.line_scoped(i)]
@@ -121,6 +156,7 @@ def test_line_scoped_rules_find_what_the_whole_text_finds(
     fast = _candidates(Detector(rules), texts)
     plain = Detector(rules)
     monkeypatch.setattr(plain, "line_scoped", lambda _i: False)
+    monkeypatch.setattr(plain, "required", lambda _i: ())
     assert fast == _candidates(plain, texts)
     assert any(rid.startswith("generic-") for rid, *_ in fast)
 
@@ -148,6 +184,7 @@ def test_keyword_bound_rules_find_on_large_fragments_what_the_whole_text_finds(
     plain = Detector(rules)
     monkeypatch.setattr(plain, "line_scoped", lambda _i: False)
     monkeypatch.setattr(plain, "keyword_bound", lambda _i: False)
+    monkeypatch.setattr(plain, "required", lambda _i: ())
     assert fast == _candidates(plain, keyed)
     assert len({rid for rid, *_ in fast} & set(bound)) > 100
 

@@ -15,6 +15,7 @@ end of the whole text, makes the pattern multi-line.
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 # The standard library's regular-expression parser and its node types (Python 3.11+; no
@@ -175,3 +176,47 @@ def _element_holds(op: Any, av: Any, words: tuple[str, ...]) -> bool:
     if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
         return bool(av[0] >= 1 and _sequence_holds(list(av[2]), words))
     return False
+
+
+# Characters with no other case (ASCII punctuation and the space): a literal run of them must
+# appear as written whatever the pattern's case flags.
+_CASELESS = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ ")
+# `regex` syntax the standard library's parser would read as literal text (fuzzy matching,
+# version flags): such a pattern is taken as requiring nothing.
+_REGEX_ONLY = re.compile(r"\{[^}]*[eids]\s*[<=]|\(\?V[01]|\(\?[a-zA-Z]*[rbef]")
+
+
+def required_literals(pattern: str) -> tuple[str, ...]:
+    """Runs of punctuation that every match of `pattern` contains as written (`://` and `@`
+    for a URL with a password in it): a text, or a line, without one of them cannot hold a
+    match, and the rule need not run there. Only what no match can skip counts (not inside
+    alternatives, optional parts or lookarounds); anything unsure gives ()."""
+    if _REGEX_ONLY.search(pattern):
+        return ()
+    try:
+        parsed = _p.parse(pattern)
+    except Exception:
+        return ()
+    found: set[str] = set()
+    _collect_required(list(parsed), found)
+    # ":" says nothing once "://" is required.
+    return tuple(sorted(r for r in found if not any(r != other and r in other for other in found)))
+
+
+def _collect_required(items: list[tuple[Any, Any]], found: set[str]) -> None:
+    run = ""
+    for op, av in items:
+        if op is _c.LITERAL and chr(av) in _CASELESS:
+            run += chr(av)
+            continue
+        if run:
+            found.add(run)
+            run = ""
+        if op is _c.SUBPATTERN:
+            _collect_required(list(av[3]), found)
+        elif op is _c.ATOMIC_GROUP:
+            _collect_required(list(av), found)
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT) and av[0] >= 1:
+            _collect_required(list(av[2]), found)
+    if run:
+        found.add(run)
