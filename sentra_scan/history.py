@@ -105,6 +105,17 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def will_use_pool(commits: int, jobs: int | None) -> bool:
+    """Whether a scan of this many commits (no time budget) runs on a worker pool."""
+    if not _can_fork(jobs if jobs is not None else default_jobs()):
+        return False
+    return commits >= 2 and (jobs is not None or commits >= PARALLEL_MIN_COMMITS)
+
+
+def _can_fork(workers: int) -> bool:
+    return workers > 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
 def _scan_parallel(
     scanner: Scanner,
     target: Target,
@@ -119,7 +130,7 @@ def _scan_parallel(
     worker process, results put back in log order: the same result as one stream, on every
     core. None when one process is the better choice (few commits, one core, no fork)."""
     n = jobs if jobs is not None else default_jobs()
-    if n <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if not _can_fork(n):
         return None
     if target.commits is not None:
         commits = list(target.commits)
@@ -128,9 +139,7 @@ def _scan_parallel(
             commits = rev_list([*target.revs, *(["--first-parent"] if first_parent else [])], repo)
         except GitError:
             return None  # the single stream reports it the usual way
-    if jobs is None and len(commits) < PARALLEL_MIN_COMMITS:
-        return None
-    if len(commits) < 2:
+    if not will_use_pool(len(commits), jobs):
         return None
     batches = _batches(commits, n)
     global _pool

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,10 +123,12 @@ class Ledger:
         result: ScanResult,
         scanned_commits: Iterable[str] = (),
         scan_id: str | None = None,
+        sealed: Mapping[str, tuple[str, bytes]] | None = None,
     ) -> str:
         """Record a scan: its summary, its findings, and which of `scanned_commits` it found
         clean. A long scan may have recorded its commits already, batch by batch, under the
-        same `scan_id` (`record_commits`)."""
+        same `scan_id` (`record_commits`); `sealed` may hold their rows made beforehand
+        (`seal_commits`)."""
         scan_id = scan_id or new_scan_id()
         summary = {
             "when": time.time(),
@@ -149,8 +151,21 @@ class Ledger:
                     "INSERT INTO findings VALUES (?, ?, ?)",
                     (fid, scan_id, self._seal(_finding_record(f), "finding", f"{scan_id}/{fid}")),
                 )
-            self._commit_rows(db, scan_id, scanner_version, result, scanned_commits)
+            self._commit_rows(db, scan_id, scanner_version, result, scanned_commits, sealed)
         return scan_id
+
+    def seal_commits(self, scan_id: str, scanner_version: str, commits: Iterable[str]) -> dict[str, tuple[str, bytes]]:
+        """The ledger rows (lookup, sealed record) of `commits` as clean under `scan_id`, made
+        ahead, while the scan runs; `record` writes those of the commits it found clean."""
+        version_json = json.dumps(scanner_version)
+        seal = self.keys.seal
+        name_prefix = f"{self.keys.store_id}/"
+        rows: dict[str, tuple[str, bytes]] = {}
+        for commit in commits:
+            lookup = self._lookup(commit, scanner_version)
+            payload = f'{{"commit": {json.dumps(commit)}, "rules_version": {version_json}, "scan": "{scan_id}"}}'
+            rows[commit] = (lookup, seal(payload.encode(), purpose="ledger-commit", name=name_prefix + lookup))
+        return rows
 
     def record_commits(self, scan_id: str, scanner_version: str, result: ScanResult, commits: Iterable[str]) -> None:
         """Record which of `commits` a part of a scan (`result`: its findings, suppressed
@@ -161,7 +176,13 @@ class Ledger:
             self._commit_rows(db, scan_id, scanner_version, result, commits)
 
     def _commit_rows(
-        self, db: sqlite3.Connection, scan_id: str, scanner_version: str, result: ScanResult, commits: Iterable[str]
+        self,
+        db: sqlite3.Connection,
+        scan_id: str,
+        scanner_version: str,
+        result: ScanResult,
+        commits: Iterable[str],
+        sealed: Mapping[str, tuple[str, bytes]] | None = None,
     ) -> None:
         # A commit with a suppressed finding is not clean: the baseline entry or allowlist
         # that hides it may change or expire without changing the scanner version.
@@ -176,9 +197,13 @@ class Ledger:
         gone: list[tuple[str]] = []
         rows: list[tuple[str, bytes]] = []
         for commit in commits:
-            lookup = self._lookup(commit, scanner_version)
+            ready = sealed.get(commit) if sealed is not None else None
+            lookup = ready[0] if ready is not None else self._lookup(commit, scanner_version)
             if commit in dirty or commit in incomplete:
                 gone.append((lookup,))
+                continue
+            if ready is not None:
+                rows.append(ready)
                 continue
             payload = f'{{"commit": {json.dumps(commit)}, "rules_version": {version_json}, "scan": "{scan_id}"}}'
             rows.append((lookup, seal(payload.encode(), purpose="ledger-commit", name=name_prefix + lookup)))

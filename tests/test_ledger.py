@@ -185,6 +185,42 @@ def test_a_commit_found_dirty_later_leaves_the_cache(filled: Path) -> None:
     ledger.close()
 
 
+def test_rows_sealed_ahead_are_the_rows_recording_makes(state: Path) -> None:
+    """A one-process scan seals its commits' rows on a thread while it scans; recording then
+    writes those of the clean commits, exactly as if it had sealed them itself, and never
+    those of a commit the scan found dirty, suppressed or incomplete."""
+    ledger = open_ledger(state)
+    scan_id = "5ca1ab1e" * 4
+    ahead = ledger.seal_commits(scan_id, "v1", [*CLEAN, DIRTY])
+    assert set(ahead) == {*CLEAN, DIRTY}
+    partial = Skipped("huge.txt", SkipReason.TOO_LARGE, commit=CLEAN[2])
+    ledger.record(
+        mode="audit",
+        target="audit all refs",
+        scanner_version="v1",
+        duration_s=0.25,
+        result=ScanResult((finding(),), skipped=(partial,)),
+        scanned_commits=[*CLEAN, DIRTY],
+        scan_id=scan_id,
+        sealed=ahead,
+    )
+    assert ledger.known_clean([*CLEAN, DIRTY], "v1") == {CLEAN[0], CLEAN[1]}
+    written = dict(rows(state, "commits"))
+    assert written == {ahead[c][0]: ahead[c][1] for c in CLEAN[:2]}
+    for lookup, blob in written.items():
+        assert ledger._open(blob, "commit", lookup) == {
+            "commit": ledger_commit(ahead, lookup),
+            "rules_version": "v1",
+            "scan": scan_id,
+        }
+    ledger.close()
+
+
+def ledger_commit(ahead: dict[str, tuple[str, bytes]], lookup: str) -> str:
+    [commit] = [c for c, (lk, _blob) in ahead.items() if lk == lookup]
+    return commit
+
+
 # -- sealed at rest ---------------------------------------------------------------------
 
 
