@@ -68,6 +68,23 @@ def test_unknown_revisions_are_git_errors(repo: Repo, spec: str) -> None:
     assert "rev-parse" in err.value.hint
 
 
+def test_a_listing_started_ahead_is_the_listing(repo: Repo) -> None:
+    """`sentra audit` starts `git rev-list` before it loads its rules; the next listing of the
+    same range takes that output, once, and a bad range still fails as a git error."""
+    for n in range(3):
+        repo.commit_files({f"f{n}.txt": f"{n}\n"}, f"c{n}")
+    plain = ranges.rev_list(["--all"], repo.path)
+    ranges.start_rev_list(["--all"], repo.path)
+    assert ranges._listing
+    assert ranges.rev_list(["--all"], repo.path) == plain
+    assert not ranges._listing  # taken once
+    assert ranges.rev_list(["--all"], repo.path) == plain  # listed again
+    ranges.start_rev_list(["no-such-branch"], repo.path)
+    with pytest.raises(GitError):
+        ranges.rev_list(["no-such-branch"], repo.path)
+    assert not ranges._listing
+
+
 def test_a_tree_is_not_a_commit(repo: Repo) -> None:
     chain(repo, 1)
     with pytest.raises(GitError):

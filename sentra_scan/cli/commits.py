@@ -15,7 +15,7 @@ from sentra_scan import __version__, api
 from sentra_scan.cli.common import exit_code_for, guarded, use_color
 from sentra_scan.config import load_config
 from sentra_scan.errors import UsageError
-from sentra_scan.history import HistoryScan, deduplicate
+from sentra_scan.history import HistoryScan, deduplicate, default_jobs
 from sentra_scan.model import ScanResult
 from sentra_scan.ranges import Target
 from sentra_scan.report import FORMATS, get_reporter
@@ -179,6 +179,8 @@ def audit(
             ranges.verify_commit(b, top)
         revs = tuple(branches) if branches else ("--all",)
         target = Target("audit " + (" ".join(branches) or "all refs"), revs=revs)
+        if not no_record or (jobs or default_jobs()) > 1:
+            ranges.start_rev_list(revs, top)  # listed by the ledger or the pool: start it now
         scanner = repo_scanner(top, config_path, rules_dir)
 
         def count() -> int:

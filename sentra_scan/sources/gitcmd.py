@@ -19,6 +19,24 @@ def git(args: Sequence[str], cwd: Path | None = None, *, check: bool = True) -> 
     return proc.stdout.decode("utf-8", "replace")
 
 
+class Started:
+    """A git command started now, its output taken later (`result`): the caller does other
+    work meanwhile (`sentra audit` loads its rules and opens the ledger while git lists the
+    commits)."""
+
+    def __init__(self, args: Sequence[str], cwd: Path | None = None) -> None:
+        self.args = list(args)
+        self._proc = subprocess.Popen(
+            ["git", *FIXED_CONFIG, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+
+    def result(self) -> str:
+        out, err = self._proc.communicate()
+        if self._proc.returncode != 0:
+            raise GitError(_message(self.args, err))
+        return out.decode("utf-8", "replace")
+
+
 def git_lines(args: Sequence[str], cwd: Path | None = None) -> Iterator[bytes]:
     """Stream git's output line by line; raise GitError if it fails."""
     proc = subprocess.Popen(["git", *FIXED_CONFIG, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
