@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import queue
 import re
 import subprocess
@@ -84,6 +85,7 @@ MERGES_MEMORY_CONFIG = (
     "-c",
     "core.deltaBaseCacheLimit=8m",
 )
+MERGES_NICE = 5  # the merges' `git log`: a little below the main stream's priority
 CHUNK = 8 * 1024 * 1024
 BUDGET_CHUNK = 256 * 1024  # with a time budget, check the clock often
 PREFETCH_CHUNK = 1024 * 1024
@@ -251,6 +253,12 @@ class HistorySource:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        if self.merges_only:
+            # The merges' log runs beside the main one, which is what the scan waits for: at
+            # a lower priority it takes the CPU the main stream and the scan leave (flask
+            # 1.06 -> 1.02 s); only a little lower, so that a loaded machine does not starve it.
+            with contextlib.suppress(OSError, AttributeError):  # gone already; not POSIX
+                os.setpriority(os.PRIO_PROCESS, proc.pid, MERGES_NICE)
         assert proc.stdout is not None
         assert proc.stderr is not None
         if stdin is not None:
