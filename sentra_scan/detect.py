@@ -4,6 +4,7 @@ the `secret` group, entropy floor and structural validator."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from bisect import bisect_right
 from dataclasses import replace
 
@@ -145,7 +146,9 @@ class Detector:
         the lower-cased text when it was needed for that. Hyperscan's database takes ~70 ms
         to build: worth it for a history, not for a commit hook's few fragments."""
         self._volume += len(text)
-        if self._selector is not None or self._volume >= SELECTOR_AFTER:
+        # Hyperscan as soon as its import is paid for (a history's raw-stream prefilter
+        # takes it after 1 MB): the automaton's pass over a big text costs more.
+        if self._selector is not None or self._volume >= SELECTOR_AFTER or "hyperscan" in sys.modules:
             found = self._hyperscan_selector().select_keywords(text)
             if found is not None:
                 return found[0], found[1], None

@@ -210,12 +210,27 @@ def test_without_hyperscan_the_selector_defers(rules: RuleSet) -> None:
     assert RuleSelector([("clé",)]).select("clé") is None  # a non-ASCII keyword: Python's case-folding
 
 
+def test_the_selector_switches_once_hyperscan_is_imported(rules: RuleSet, texts: list[Fragment]) -> None:
+    """A history's raw-stream prefilter imports Hyperscan after 1 MB; from then on rules are
+    selected with it too, whatever the volume of text scanned so far."""
+    pytest.importorskip("hyperscan")
+    det = Detector(rules)
+    det.detect(texts[0])
+    assert det._selector is not None
+
+
 def test_detection_is_the_same_before_and_after_the_selector_switch(
     rules: RuleSet, texts: list[Fragment], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import sys
+
     import sentra_scan.detect as detect
 
-    before = _candidates(Detector(rules), texts)
+    with monkeypatch.context() as m:
+        m.delitem(sys.modules, "hyperscan", raising=False)  # as in a process that has not imported it
+        plain = Detector(rules)
+        before = _candidates(plain, texts)
+        assert plain._selector is None  # the keyword automaton did it
     monkeypatch.setattr(detect, "SELECTOR_AFTER", 0)
     assert _candidates(Detector(rules), texts) == before
 
