@@ -4,6 +4,7 @@ the result to an exit code; errors become exit codes in `common.guarded` only.""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +38,41 @@ def run(args: list[str]) -> int:
     return rv if isinstance(rv, int) else int(ExitCode.OK)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands defined in modules of their own, by name: a module is imported when one of its
+# commands runs (or for --help), not for every command (`sentra audit` need not import the
+# secret store, the server or the login code).
+LAZY_COMMANDS = {
+    "audit": "commits",
+    "ci": "commits",
+    "key": "state_cmds",
+    "history": "state_cmds",
+    "doctor": "state_cmds",
+    "baseline": "baseline_cmds",
+    "explain": "baseline_cmds",
+    "import": "baseline_cmds",
+    "secrets": "secrets_cmds",
+    "run": "secrets_cmds",
+    "inject": "secrets_cmds",
+    "fix": "fix_cmds",
+    "login": "auth_cmds",
+    "logout": "auth_cmds",
+    "whoami": "auth_cmds",
+    "serve": "serve_cmds",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = LAZY_COMMANDS.get(cmd_name)
+        if cmd_name not in self.commands and module is not None:
+            importlib.import_module(f"sentra_scan.cli.{module}").register(self)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sentra")
 def cli() -> None:
     """Sentra Scan: stop secrets before they enter a repository."""
@@ -262,18 +297,3 @@ def rules_test(config_path: Path | None, rules_dir: Path | None) -> int:
         return int(ExitCode.FINDINGS if failures else ExitCode.OK)
 
     return guarded(go)
-
-
-def _register() -> None:
-    from sentra_scan.cli import auth_cmds, baseline_cmds, commits, fix_cmds, secrets_cmds, serve_cmds, state_cmds
-
-    commits.register(cli)
-    state_cmds.register(cli)
-    baseline_cmds.register(cli)
-    secrets_cmds.register(cli)
-    fix_cmds.register(cli)
-    auth_cmds.register(cli)
-    serve_cmds.register(cli)
-
-
-_register()
