@@ -7,6 +7,7 @@ import hashlib
 import sys
 from bisect import bisect_right
 from dataclasses import replace
+from typing import NamedTuple
 
 from sentra_scan.model import Candidate, Fragment, Location, Secret, Skipped, SkipReason, line_starts
 from sentra_scan.pathglob import PathMatcher
@@ -22,6 +23,12 @@ LARGE_FRAGMENT = 4096
 SELECTOR_AFTER = 1 << 18  # characters scanned before the keyword selector switches to Hyperscan
 
 
+class _Shape(NamedTuple):
+    line_scoped: bool
+    keyword_bound: bool
+    required: tuple[str, ...]
+
+
 class Detector:
     def __init__(self, ruleset: RuleSet, *, regex_timeout: float = 1.0, decode_depth: int = 2) -> None:
         self.ruleset = ruleset
@@ -29,9 +36,7 @@ class Detector:
         self.regex_timeout = regex_timeout
         self._paths: dict[int, tuple[PathMatcher, PathMatcher]] = {}
         self._path_cache: dict[tuple[int, str], bool] = {}
-        self._line_scoped: dict[int, bool] = {}
-        self._keyword_bound: dict[int, bool] = {}
-        self._required: dict[int, tuple[str, ...]] = {}
+        self._shapes: dict[int, _Shape] = {}
         self._selector: RuleSelector | None = None
         self._volume = 0
         # Results by blob change: a change that comes again in another commit (cherry-picks,
@@ -162,46 +167,39 @@ class Detector:
         return self._selector
 
     def prepare(self) -> None:
-        """Build now what a long scan builds on the way (the Hyperscan selector, which rules
-        run by line): before forking workers, so that they share it instead of each
-        building its own."""
+        """Build now what a long scan builds on the way (the Hyperscan selector, every rule's
+        shape): before forking workers, so that they share it instead of each building its own."""
         self._hyperscan_selector()
         for i in range(len(self.ruleset.rules)):
-            self.line_scoped(i)
-            self.required(i)
+            self._shape(i)
+
+    def _shape(self, i: int) -> _Shape:
+        """What rule `i`'s pattern allows (read once from its syntax tree, see linescope)."""
+        shape = self._shapes.get(i)
+        if shape is None:
+            from sentra_scan.ruleset.linescope import holds_keyword, required_literals, single_line
+
+            rule = self.ruleset.rules[i]
+            one_line = single_line(rule.pattern)
+            scoped = rule.generic and one_line
+            bound = scoped or (one_line and holds_keyword(rule.pattern, rule.keywords))
+            shape = self._shapes[i] = _Shape(scoped, bound, required_literals(rule.pattern))
+        return shape
 
     def required(self, i: int) -> tuple[str, ...]:
         """Punctuation every match of rule `i` contains (see linescope.required_literals)."""
-        found = self._required.get(i)
-        if found is None:
-            from sentra_scan.ruleset.linescope import required_literals
-
-            found = self._required[i] = required_literals(self.ruleset.rules[i].pattern)
-        return found
+        return self._shape(i).required
 
     def line_scoped(self, i: int) -> bool:
         """Run on the lines holding one of its keywords only: a generic rule (its keyword
         is the name it matches) whose pattern cannot cross a line (see linescope)."""
-        scoped = self._line_scoped.get(i)
-        if scoped is None:
-            from sentra_scan.ruleset.linescope import single_line
-
-            rule = self.ruleset.rules[i]
-            scoped = self._line_scoped[i] = rule.generic and single_line(rule.pattern)
-        return scoped
+        return self._shape(i).line_scoped
 
     def keyword_bound(self, i: int) -> bool:
         """Like `line_scoped`, for any rule whose pattern cannot cross a line and whose
         every match holds one of its keywords (a provider's prefix or name, see linescope):
         worth it on large fragments, where the rule's keyword sits on a few lines of many."""
-        bound = self._keyword_bound.get(i)
-        if bound is None:
-            from sentra_scan.ruleset.linescope import holds_keyword, single_line
-
-            rule = self.ruleset.rules[i]
-            bound = self.line_scoped(i) or (single_line(rule.pattern) and holds_keyword(rule.pattern, rule.keywords))
-            self._keyword_bound[i] = bound
-        return bound
+        return self._shape(i).keyword_bound
 
     def _run_rule(
         self, i: int, fragment: Fragment, text: str, starts: list[int], out: list[Candidate], first_line: int = 0

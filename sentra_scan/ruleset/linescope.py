@@ -14,6 +14,7 @@ end of the whole text, makes the pattern multi-line.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from typing import Any
@@ -28,14 +29,29 @@ _NL_CATEGORIES = {_c.CATEGORY_SPACE, _c.CATEGORY_NOT_WORD, _c.CATEGORY_NOT_DIGIT
 _SAFE_CATEGORIES = {_c.CATEGORY_NOT_SPACE, _c.CATEGORY_WORD, _c.CATEGORY_DIGIT, _c.CATEGORY_NOT_LINEBREAK}
 
 
+# `regex` syntax the standard library's parser would read as literal text (fuzzy matching,
+# version flags): see _parse.
+_REGEX_ONLY = re.compile(r"\{[^}]*[eids]\s*[<=]|\(\?V[01]|\(\?[a-zA-Z]*[rbef]")
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(pattern: str) -> Any:
+    """The pattern's syntax tree, parsed once for every question asked of it; None when the
+    standard library's parser cannot read it, or would read `regex`-only syntax as literal
+    text (then every analysis here assumes the worst)."""
+    if _REGEX_ONLY.search(pattern):
+        return None
+    try:
+        return _p.parse(pattern)
+    except Exception:  # any syntax the stdlib parser lacks
+        return None
+
+
 def single_line(pattern: str) -> bool:
     """True when no match of `pattern` can span a line break (nor depend on where the
     whole text begins or ends)."""
-    try:
-        parsed = _p.parse(pattern)
-    except Exception:  # any syntax the stdlib parser lacks: assume the worst
-        return False
-    return not _can_cross(list(parsed), parsed.state.flags)
+    parsed = _parse(pattern)
+    return parsed is not None and not _can_cross(list(parsed), parsed.state.flags)
 
 
 def _class_has_newline(items: list[tuple[Any, Any]]) -> bool:
@@ -108,13 +124,8 @@ def holds_keyword(pattern: str, keywords: tuple[str, ...]) -> bool:
     skip contains a keyword. With `single_line`, the line of every match then holds a
     keyword, so running the rule on the lines that hold one finds all it finds."""
     words = tuple(k.lower() for k in keywords if k)
-    if not words:
-        return False
-    try:
-        parsed = _p.parse(pattern)
-    except Exception:
-        return False
-    return _sequence_holds(list(parsed), words)
+    parsed = _parse(pattern)
+    return bool(words) and parsed is not None and _sequence_holds(list(parsed), words)
 
 
 _MAX_SPELLINGS = 64  # literal alternatives followed at once (`(?:password|pwd)`, `[Aa]`)
@@ -181,9 +192,6 @@ def _element_holds(op: Any, av: Any, words: tuple[str, ...]) -> bool:
 # Characters with no other case (ASCII punctuation and the space): a literal run of them must
 # appear as written whatever the pattern's case flags.
 _CASELESS = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ ")
-# `regex` syntax the standard library's parser would read as literal text (fuzzy matching,
-# version flags): such a pattern is taken as requiring nothing.
-_REGEX_ONLY = re.compile(r"\{[^}]*[eids]\s*[<=]|\(\?V[01]|\(\?[a-zA-Z]*[rbef]")
 
 
 def required_literals(pattern: str) -> tuple[str, ...]:
@@ -191,11 +199,8 @@ def required_literals(pattern: str) -> tuple[str, ...]:
     for a URL with a password in it): a text, or a line, without one of them cannot hold a
     match, and the rule need not run there. Only what no match can skip counts (not inside
     alternatives, optional parts or lookarounds); anything unsure gives ()."""
-    if _REGEX_ONLY.search(pattern):
-        return ()
-    try:
-        parsed = _p.parse(pattern)
-    except Exception:
+    parsed = _parse(pattern)
+    if parsed is None:
         return ()
     found: set[str] = set()
     _collect_required(list(parsed), found)
