@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,15 +157,23 @@ class Ledger:
     def seal_commits(self, scan_id: str, scanner_version: str, commits: Iterable[str]) -> dict[str, tuple[str, bytes]]:
         """The ledger rows (lookup, sealed record) of `commits` as clean under `scan_id`, made
         ahead, while the scan runs; `record` writes those of the commits it found clean."""
+        row = self._clean_row(scan_id, scanner_version)
+        return {commit: row(commit) for commit in commits}
+
+    def _clean_row(self, scan_id: str, scanner_version: str) -> Callable[[str], tuple[str, bytes]]:
+        """Makes a commit's row as clean under `scan_id`: its keyed lookup and its sealed
+        record. An audit records tens of thousands of commits: the payload is formatted
+        directly (the same JSON object `_seal` would write)."""
         version_json = json.dumps(scanner_version)
         seal = self.keys.seal
         name_prefix = f"{self.keys.store_id}/"
-        rows: dict[str, tuple[str, bytes]] = {}
-        for commit in commits:
+
+        def row(commit: str) -> tuple[str, bytes]:
             lookup = self._lookup(commit, scanner_version)
             payload = f'{{"commit": {json.dumps(commit)}, "rules_version": {version_json}, "scan": "{scan_id}"}}'
-            rows[commit] = (lookup, seal(payload.encode(), purpose="ledger-commit", name=name_prefix + lookup))
-        return rows
+            return lookup, seal(payload.encode(), purpose="ledger-commit", name=name_prefix + lookup)
+
+        return row
 
     def record_commits(self, scan_id: str, scanner_version: str, result: ScanResult, commits: Iterable[str]) -> None:
         """Record which of `commits` a part of a scan (`result`: its findings, suppressed
@@ -189,24 +197,15 @@ class Ledger:
         everything = (*result.findings, *result.suppressed)
         dirty = {f.location.commit.id for f in everything if f.location.commit is not None}
         incomplete = {s.commit for s in result.skipped if s.incomplete and s.commit}
-        # An audit records tens of thousands of commits: the row payload is formatted
-        # directly (the same JSON object `_seal` would write) and inserted in bulk.
-        version_json = json.dumps(scanner_version)
-        seal = self.keys.seal
-        name_prefix = f"{self.keys.store_id}/"
+        row = self._clean_row(scan_id, scanner_version)
         gone: list[tuple[str]] = []
-        rows: list[tuple[str, bytes]] = []
+        rows: list[tuple[str, bytes]] = []  # inserted in bulk
         for commit in commits:
             ready = sealed.get(commit) if sealed is not None else None
-            lookup = ready[0] if ready is not None else self._lookup(commit, scanner_version)
             if commit in dirty or commit in incomplete:
-                gone.append((lookup,))
-                continue
-            if ready is not None:
-                rows.append(ready)
-                continue
-            payload = f'{{"commit": {json.dumps(commit)}, "rules_version": {version_json}, "scan": "{scan_id}"}}'
-            rows.append((lookup, seal(payload.encode(), purpose="ledger-commit", name=name_prefix + lookup)))
+                gone.append((ready[0] if ready is not None else self._lookup(commit, scanner_version),))
+            else:
+                rows.append(ready if ready is not None else row(commit))
         db.executemany("DELETE FROM commits WHERE lookup = ?", gone)
         db.executemany("INSERT OR REPLACE INTO commits VALUES (?, ?)", rows)
 
