@@ -13,9 +13,9 @@ second parent holds hundreds of added and deleted files, and pairing them up was
 what git spent on merges), read on a thread while the main stream is scanned; the main
 stream leaves merges out, and their fragments come after it (the history scan puts every
 finding back in log order). With `first_parent`, a merge is diffed against its first
-parent in the main stream. A change copied
-into several commits (cherry-picks, rebased copies) is scanned in each: the log runs newest
-first, and an audit must still name the oldest copy as the one that introduced a secret.
+parent in the main stream. A change copied into several commits (cherry-picks, rebased
+copies) is scanned in each: the log runs newest first, and an audit must still name the
+oldest copy as the one that introduced a secret.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ MEMORY_CONFIG = (
     "-c",
     "core.deltaBaseCacheLimit=48m",
 )
-# The merges' own log runs beside the main one at the start of each batch and does little
-# reading: smaller still (on a 100k-commit history 96 -> 47 MB, no slower).
+# The merges' own log runs beside the main one and reads little: smaller caches still (on a
+# 100k-commit history 96 -> 47 MB, no slower).
 MERGES_MEMORY_CONFIG = (
     "-c",
     "core.packedGitWindowSize=4m",
